@@ -1,0 +1,249 @@
+"""The sweep engine: a grid of hyperparameters × one least-squares problem, run in fixed-size sharded chunks.
+
+Contract: :func:`sweep` validates everything first (raising :class:`sim.validate.InputError` before any
+compilation), then evaluates :func:`sim.kernel.point_summary` at every grid point and returns an
+``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.kernel.FIELDS``) and attrs
+recording the spec, versions, devices, dtype and git revision. The kernel is compiled once per (method, modes,
+steps, dtype, chunk) and run on chunks of ``chunk_size`` points per device, sharded over every device JAX sees
+(the last chunk is padded), so memory is bounded by the chunk, not the grid. A tqdm bar advances as chunks
+finish. If the run is interrupted (Ctrl-C), the finished chunks are returned with ``attrs["complete"] == 0`` and a
+``computed`` mask, so nothing already computed is lost.
+
+Methods and their hyperparameter axes (see the glossary in ``sim``):
+  gd          learning_rate
+  momentum    learning_rate, beta        (seeds' EMA form)
+  heavy_ball  learning_rate, momentum    (optax / PyTorch form)
+  nesterov    learning_rate, momentum    (optax form)
+The problem is either a ``sigma2`` axis (one single-mode problem per point) or a fixed ``spectrum`` of several
+modes shared by every point.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+
+import jax
+import numpy as np
+import xarray as xr
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+from sim import dynamics, kernel, runtime
+from sim.grid import MAX_POINTS, Grid
+from sim.problems import from_spectrum
+from sim.validate import InputError, check_in_interval, check_int, check_positive_finite
+
+METHODS = {
+    "gd": (dynamics.gd, ("learning_rate",)),
+    "momentum": (dynamics.momentum, ("learning_rate", "beta")),
+    "heavy_ball": (dynamics.heavy_ball, ("learning_rate", "momentum")),
+    "nesterov": (dynamics.nesterov, ("learning_rate", "momentum")),
+}
+
+MAX_STEPS = 2**24  # step counters are exact in float32 up to here
+DEFAULT_CHUNK = 8192
+DEFAULT_BLOCK = 8
+DEFAULT_BOUND = 1e10
+
+
+def check_hyperparameter(name: str, values) -> np.ndarray:
+    """Validate one hyperparameter's values by its name (learning_rate, beta, momentum, sigma2)."""
+    if name in ("learning_rate", "sigma2"):
+        return check_positive_finite(name, values)
+    if name == "beta":
+        return check_in_interval(name, values, 0.0, 1.0, closed_high=True)
+    if name == "momentum":
+        return check_in_interval(name, values, 0.0, 1.0, closed_low=True, closed_high=False)
+    raise InputError(name, "is not a hyperparameter of any method")
+
+
+def sweep(
+    method: str,
+    grid: Grid,
+    *,
+    steps: int,
+    tol: float,
+    spectrum=None,
+    target=None,
+    dtype: str = "float32",
+    chunk_size: int = DEFAULT_CHUNK,
+    block: int = DEFAULT_BLOCK,
+    bound: float = DEFAULT_BOUND,
+    max_points: int = MAX_POINTS,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Run ``method`` at every point of ``grid`` and summarize each run.
+
+    Args:
+      method: one of ``METHODS``.
+      grid: the axes to sweep; must contain every hyperparameter of the method, and ``sigma2`` unless
+        ``spectrum`` is given. Use a one-value axis to hold a hyperparameter fixed.
+      steps: T ≥ 1, steps per run.
+      tol: relative-error tolerance ε ∈ (0, 1).
+      spectrum: squared singular values of ONE problem with several modes (instead of a ``sigma2`` axis).
+      target: coordinates of w* in the singular basis, one per mode of ``spectrum`` (default: all equal).
+      dtype: ``"float32"`` or ``"float64"`` (float64 needs ``jax.config.update("jax_enable_x64", True)`` or the
+        ``jax.enable_x64()`` context).
+      chunk_size: points per device per compiled call.
+      block: steps fused per loop iteration (divergence is checked every ``block`` steps).
+      bound: divergence bound on the relative state norm (‖u_t‖ with ‖u_0‖ = 1).
+      max_points: refuse grids larger than this.
+      progress: show a tqdm bar.
+
+    Returns:
+      ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.kernel.FIELDS``.
+    """
+    spec = _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points)
+    make, hyper_names = METHODS[method]
+    problem = spec["problem"]
+    modes = 1 if problem is None else problem.modes
+    n_dev = jax.device_count()
+    per_call = chunk_size * n_dev
+    run = _compiled(method, modes, steps, block, dtype, per_call)
+    np_dtype = np.dtype(dtype)
+
+    out = {name: None for name in kernel.FIELDS}
+    computed = np.zeros(grid.size, dtype=bool)
+    pending: collections.deque = collections.deque()
+    bar = tqdm(total=grid.size, unit="pt", unit_scale=True, disable=not progress, desc=f"sweep {method}")
+
+    def collect():
+        start, n, result = pending.popleft()
+        for name, arr in result.items():
+            arr = np.asarray(arr)[:n]
+            if out[name] is None:
+                out[name] = np.zeros(grid.size, dtype=arr.dtype)
+            out[name][start : start + n] = arr
+        computed[start : start + n] = True
+        bar.update(n)
+
+    complete = True
+    try:
+        for start in range(0, grid.size, per_call):
+            vals = grid.values(start, start + per_call)
+            n = len(next(iter(vals.values())))
+            hyper = [_pad(vals[h], per_call).astype(np_dtype) for h in hyper_names]
+            if problem is None:
+                s = _pad(vals["sigma2"], per_call)[:, None]
+                x0 = -np.ones_like(s)
+            else:
+                s = np.broadcast_to(problem.spectrum, (per_call, modes))
+                x0 = np.broadcast_to(problem.initial_error(), (per_call, modes))
+            result = run(
+                *hyper, s.astype(np_dtype), x0.astype(np_dtype), np_dtype.type(tol), np_dtype.type(bound)
+            )
+            pending.append((start, n, result))
+            if len(pending) > 1:  # keep one chunk in flight while the previous one is copied back
+                collect()
+        while pending:
+            collect()
+    except KeyboardInterrupt:
+        complete = False
+        bar.write(f"interrupted: keeping {int(computed.sum()):,} of {grid.size:,} finished points")
+    finally:
+        bar.close()
+    return _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound)
+
+
+def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points):
+    if method not in METHODS:
+        raise InputError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
+    tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
+    check_int("chunk_size", chunk_size, minimum=1)
+    check_int("block", block, minimum=1, maximum=64)
+    check_positive_finite("bound", bound)
+    if dtype not in ("float32", "float64"):
+        raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise InputError(
+            "dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64"
+        )
+    _, hyper_names = METHODS[method]
+    allowed = set(hyper_names) | {"sigma2"}
+    for axis in grid.axes:
+        if axis.name not in allowed:
+            raise InputError(
+                axis.name, f"is not a parameter of {method} (axes: {', '.join(sorted(allowed))})"
+            )
+        check_hyperparameter(axis.name, axis.values)
+    for h in hyper_names:
+        if h not in grid.names:
+            raise InputError(h, f"{method} needs a value or an axis for {h}")
+    has_axis = "sigma2" in grid.names
+    if has_axis == (spectrum is not None):
+        raise InputError(
+            "spectrum",
+            "give either a sigma2 axis (one problem per point) or a spectrum, not both"
+            if has_axis
+            else "give a spectrum or a sigma2 axis",
+        )
+    if target is not None and spectrum is None:
+        raise InputError("target", "needs a spectrum (a sigma2 axis has one mode per point)")
+    problem = None if spectrum is None else from_spectrum(spectrum, target)
+    grid.check_budget(max_points)
+    return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype}
+
+
+def _pad(values: np.ndarray, size: int) -> np.ndarray:
+    return np.pad(values, (0, size - len(values)), mode="edge")
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(method: str, modes: int, steps: int, block: int, dtype: str, per_call: int):
+    make, hyper_names = METHODS[method]
+    n_hyper = len(hyper_names)
+
+    def one_point(*args):
+        hyper, (s, x0, tol, bound) = args[:n_hyper], args[n_hyper:]
+        return kernel.point_summary(make(*hyper), s, x0, tol, bound, steps=steps, block=block)
+
+    batched = jax.vmap(one_point, in_axes=(0,) * (n_hyper + 2) + (None, None))
+    mesh = runtime.mesh()
+    sharded = jax.shard_map(
+        batched,
+        mesh=mesh,
+        in_specs=(P("points"),) * (n_hyper + 2) + (P(), P()),
+        out_specs=P("points"),
+        check_vma=False,
+    )
+    return jax.jit(sharded)
+
+
+def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound) -> xr.Dataset:
+    dims = grid.names
+    data_vars = {}
+    for name, doc in kernel.FIELDS.items():
+        arr = out[name] if out[name] is not None else np.zeros(grid.size, dtype=np.int32)
+        data_vars[name] = (dims, arr.reshape(grid.shape), {"description": doc})
+    if not complete:
+        data_vars["computed"] = (dims, computed.reshape(grid.shape), {"description": "point was finished"})
+    problem = spec["problem"]
+    attrs = {
+        "method": method,
+        "steps": spec["steps"],
+        "tol": spec["tol"],
+        "axes": json.dumps({a.name: a.spec for a in grid.axes}),
+        "spectrum": "axis sigma2" if problem is None else json.dumps(problem.spectrum.tolist()),
+        "target": "equal" if problem is None else json.dumps(problem.target.tolist()),
+        "dtype": spec["dtype"],
+        "chunk_size": chunk_size,
+        "block": block,
+        "divergence_bound": bound,
+        "complete": int(complete),
+        **runtime.provenance(),
+    }
+    return xr.Dataset(data_vars, coords=grid.coords(), attrs=attrs)
+
+
+def write(ds: xr.Dataset, path) -> None:
+    """Write a results dataset to netCDF (HDF5 via h5netcdf)."""
+    ds.to_netcdf(path, engine="h5netcdf")
+
+
+def read(path) -> xr.Dataset:
+    """Read a results file written by :func:`write` back into memory."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

@@ -1,0 +1,59 @@
+"""Input validation: one error type that names the offending parameter, raised before anything is compiled.
+
+Contract: every public entry point checks its arguments with these helpers and raises :class:`InputError`, whose
+message is one line starting with the parameter's name. The CLI prints that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """Malformed user input; ``param`` names the parameter and ``str(err)`` is a one-line explanation."""
+
+    def __init__(self, param: str, message: str):
+        self.param = param
+        super().__init__(f"{param}: {message}")
+
+
+def check_positive_finite(name: str, values, *, allow_zero: bool = False) -> np.ndarray:
+    """Require every value to be finite and > 0 (≥ 0 with ``allow_zero``)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        raise InputError(name, "is empty")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(name, f"must be finite, got {_first_bad(arr, ~np.isfinite(arr))}")
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        raise InputError(name, f"must be {'>= 0' if allow_zero else '> 0'}, got {_first_bad(arr, bad)}")
+    return arr
+
+
+def check_in_interval(
+    name: str, values, low: float, high: float, *, closed_high: bool, closed_low: bool = False
+) -> np.ndarray:
+    """Require every value to lie in the interval from ``low`` to ``high`` (open unless marked closed)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        raise InputError(name, "is empty")
+    ok = ((arr >= low) if closed_low else (arr > low)) & ((arr <= high) if closed_high else (arr < high))
+    if not np.all(ok):
+        interval = f"{'[' if closed_low else '('}{low:g}, {high:g}{']' if closed_high else ')'}"
+        raise InputError(name, f"must lie in {interval}, got {_first_bad(arr, ~ok)}")
+    return arr
+
+
+def check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> int:
+    """Require an integer in [minimum, maximum]."""
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise InputError(name, f"must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        hi = f" and <= {maximum}" if maximum is not None else ""
+        raise InputError(name, f"must be >= {minimum}{hi}, got {value}")
+    return value
+
+
+def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
+    return f"{arr[bad].flat[0]:g}"
