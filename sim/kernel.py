@@ -43,9 +43,7 @@ FIELDS = {
 _MAX_POWER_BITS = 25
 
 
-def point_summary(
-    dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, block: int
-) -> dict[str, jax.Array]:
+def point_summary(dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, block: int) -> dict[str, jax.Array]:
     """Summaries of a ``steps``-step run from relative error ``x0`` (velocity 0) for one grid point.
 
     Args:
@@ -117,9 +115,9 @@ def point_summary(
     leaves = [carry[k] for k in range(n_leaves)]
     diverged = status == 2
     # advance settled points analytically from their stopping step to T (n = 0 for points that ran to the end)
-    u = jnp.stack([jnp.stack([leaves[j * modes + i] for j in range(d)]) for i in range(modes)])  # [modes, d]
+    u = [[leaves[j * modes + i] for j in range(d)] for i in range(modes)]
     n_left = jnp.where(diverged, 0, steps - t_end).astype(jnp.int32)
-    u_final = _apply_power(rmat, u, n_left)
+    final2 = sum(_apply_power(rmat[i], u[i], n_left)[0] ** 2 for i in range(modes))
     norm_end = jnp.sqrt(sum(mode_norms2(leaves)))
     contraction = jnp.where(
         diverged,
@@ -128,7 +126,7 @@ def point_summary(
     )
     return {
         "settle_step": jnp.where(~diverged & (last < steps), last + 1, -1).astype(jnp.int32),
-        "final_error": jnp.sqrt(jnp.sum(u_final[:, 0] ** 2)),
+        "final_error": jnp.sqrt(final2),
         "max_error": jnp.sqrt(carry[i_emax]),
         "diverged": diverged,
         "diverge_step": jnp.where(diverged, carry[i_div], -1).astype(jnp.int32),
@@ -139,13 +137,25 @@ def point_summary(
 
 
 def _apply_power(rmat, u, n):
-    """R_iⁿ u_i for every mode by binary powering; ``rmat`` [modes, d, d], ``u`` [modes, d], integer n ≥ 0."""
+    """Rⁿ u by binary powering for one mode; ``rmat`` [d, d], ``u`` a list of d scalars, integer n ≥ 0.
+
+    Written as scalar arithmetic (d ≤ 2) rather than a batched matmul, whose accumulation order XLA may choose by
+    batch size: results must not depend on the chunking.
+    """
+    d = len(u)
+
+    def matvec(m, v):
+        return [sum(m[i][k] * v[k] for k in range(d)) for i in range(d)]
+
+    def matmul(a, b):
+        return [[sum(a[i][k] * b[k][j] for k in range(d)) for j in range(d)] for i in range(d)]
 
     def body(bit, carry):
         base, res = carry
-        take = (n >> bit) & 1
-        res = jnp.where(take == 1, jnp.einsum("mij,mj->mi", base, res), res)
-        return jnp.einsum("mij,mjk->mik", base, base), res
+        take = ((n >> bit) & 1) == 1
+        res = [jnp.where(take, r_new, r) for r_new, r in zip(matvec(base, res), res, strict=True)]
+        return matmul(base, base), res
 
-    _, res = lax.fori_loop(0, _MAX_POWER_BITS, body, (rmat, u))
+    base = [[rmat[i, j] for j in range(d)] for i in range(d)]
+    _, res = lax.fori_loop(0, _MAX_POWER_BITS, body, (base, list(u)))
     return res

@@ -1,0 +1,221 @@
+"""The sweep engine against theory, against a brute-force simulation, and against itself (chunks, devices)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import DEVICES
+
+from sim import sweep, theory
+from sim.grid import Grid, parse_axis
+
+
+def _grid(**axes):
+    return Grid(
+        tuple(parse_axis(k, v if isinstance(v, str) else ",".join(repr(float(x)) for x in v)) for k, v in axes.items())
+    )
+
+
+def _brute_force(eta, beta, spectrum, steps, tol):
+    """Full float64 NumPy simulation of EMA momentum (beta = 1 is GD) on per-mode errors, all steps kept."""
+    s = np.asarray(spectrum, dtype=np.float64)
+    x = -np.ones_like(s) / math.sqrt(s.size)
+    z = np.zeros_like(s)
+    errors = [1.0]
+    for _ in range(steps):
+        z = (1 - beta) * z + beta * 2 * s * x
+        x = x - eta * z
+        errors.append(float(np.linalg.norm(x)))
+    errors = np.array(errors)
+    above = np.nonzero(errors >= tol)[0]
+    settle = above[-1] + 1 if above[-1] < steps else -1
+    return settle, errors.max(), errors[-1]
+
+
+def test_gd_steps_to_tolerance_is_exact():
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        eta = np.sort(rng.uniform(0.01, 0.99, 24))
+        sigma2 = np.sort(rng.uniform(0.05, 1.0, 24))
+        ds = sweep.sweep(
+            "gd", _grid(learning_rate=eta, sigma2=sigma2), steps=5000, tol=1e-3, dtype="float64", progress=False
+        )
+    rho = np.abs(1 - 2 * eta[:, None] * sigma2[None, :])
+    ratio = np.log(1e-3) / np.log(rho)
+    clear = np.abs(ratio - np.round(ratio)) > 1e-9  # float64 rounding can only matter at exact integers
+    expected = np.ceil(ratio)
+    reachable = clear & (expected <= 5000)
+    assert reachable.sum() > 400
+    np.testing.assert_array_equal(ds.settle_step.values[reachable], expected[reachable])
+    np.testing.assert_allclose(ds.rate.values, rho, rtol=1e-14, atol=1e-15)  # 1 - 2ησ² cancels near 0
+
+
+def test_summaries_match_brute_force_simulation():
+    """The early-stopping kernel gives the answers of a full simulation (float64, random points)."""
+    rng = np.random.default_rng(1)
+    spectrum = [5.0, 0.05]
+    with jax.enable_x64(True):
+        eta = np.sort(rng.uniform(0.01, 4.0, 6))
+        beta = np.sort(rng.uniform(0.05, 1.0, 5))
+        ds = sweep.sweep(
+            "momentum",
+            _grid(learning_rate=eta, beta=beta),
+            steps=700,
+            tol=1e-3,
+            spectrum=spectrum,
+            dtype="float64",
+            chunk_size=9,
+            progress=False,
+        )
+    for i, e in enumerate(eta):
+        for j, b in enumerate(beta):
+            settle, emax, final = _brute_force(e, b, spectrum, 700, 1e-3)
+            point = ds.isel(learning_rate=i, beta=j)
+            if point.diverged:
+                assert not emax < 1e6  # overflowed to inf/NaN in NumPy
+                continue
+            assert int(point.settle_step) == settle
+            np.testing.assert_allclose(float(point.max_error), emax, rtol=1e-12)
+            # analytic continuation from an early stop vs step-by-step: rounding of ~T multiplications
+            np.testing.assert_allclose(float(point.final_error), final, rtol=1e-9, atol=1e-300)
+    assert (ds.simulated_steps < 700).any(), "some points should have stopped early"
+
+
+def test_momentum_contraction_matches_spectral_radius():
+    rng = np.random.default_rng(2)
+    with jax.enable_x64(True):
+        eta = np.sort(rng.uniform(0.05, 2.0, 12))
+        beta = np.sort(rng.uniform(0.02, 0.5, 12))
+        ds = sweep.sweep(
+            "momentum",
+            _grid(learning_rate=eta, beta=beta, sigma2="0.3"),
+            steps=2000,
+            tol=1e-300,
+            dtype="float64",
+            progress=False,
+        )
+    rate, measured = ds.rate.values.ravel(), ds.contraction.values.ravel()
+    use = (rate > 0.9) & (rate < 0.995)
+    assert use.sum() > 20
+    # ‖u_T‖ = ‖Rᵀ u_0‖ is within a factor (T·K)^(±1) of ρ^T (K ≈ ‖R‖ ≤ 10), so the T-th root is off by ≤ 0.5 %
+    np.testing.assert_allclose(measured[use], rate[use], rtol=5e-3)
+
+
+def test_divergence_flags_agree_with_spectral_radius():
+    rng = np.random.default_rng(3)
+    eta = np.sort(rng.uniform(0.01, 8.0, 40))
+    beta = np.sort(rng.uniform(0.01, 1.0, 40))
+    ds = sweep.sweep(
+        "momentum", _grid(learning_rate=eta, beta=beta), steps=1000, tol=1e-3, spectrum=[0.05, 5], progress=False
+    )
+    rate, diverged = ds.rate.values, ds.diverged.values
+    # band: rho ≥ 1.05 grows by ≥ 1.05^1000 ≈ 1e21 ≫ bound 1e10; rho ≤ 0.999 has bounded transients ≪ 1e10
+    assert np.all(diverged[rate >= 1.05]) and (rate >= 1.05).sum() > 100
+    assert not np.any(diverged[rate <= 0.999]) and (rate <= 0.999).sum() > 100
+    for name in ("final_error", "max_error", "contraction", "rate"):
+        assert np.all(np.isfinite(ds[name].values)), name
+    assert np.all(ds.diverge_step.values[diverged] > 0) and np.all(ds.diverge_step.values[~diverged] == -1)
+    assert np.all(ds.settle_step.values[diverged] == -1)
+
+
+def test_seeds_worked_example():
+    """Sp23 HW2 Q2(g): GD at eta* = 1/5.05 takes 346 steps; momentum beta = 0.1 has rate sqrt(0.9) on [0.2633, 3.797]."""
+    gd = sweep.sweep("gd", _grid(learning_rate=[1 / 5.05]), steps=1000, tol=1e-3, spectrum=[5, 0.05], progress=False)
+    assert int(gd.settle_step.item()) == 346
+    mom = sweep.sweep(
+        "momentum",
+        _grid(learning_rate="0.2634:3.796:64", beta="0.1"),
+        steps=1000,
+        tol=1e-3,
+        spectrum=[5, 0.05],
+        progress=False,
+    )
+    np.testing.assert_allclose(mom.rate.values, math.sqrt(0.9), rtol=1e-6)  # float32
+    steps = mom.settle_step.values
+    predicted = float(theory.steps_to_tolerance(math.sqrt(0.9), 1e-3))
+    assert predicted == 132
+    assert np.all(steps >= 100) and steps.min() < steps.max()  # real counts vary inside the flat-rate interval
+
+
+def _all_equal(a, b):
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_results_do_not_depend_on_chunk_size():
+    g = _grid(learning_rate="0.01:4:37", beta="0.05:1:29")
+    runs = [
+        sweep.sweep("momentum", g, steps=300, tol=1e-3, spectrum=[5, 0.05], chunk_size=c, progress=False)
+        for c in (8, 13, 100, 4096)
+    ]
+    for other in runs[1:]:
+        _all_equal(runs[0], other)
+
+
+def test_results_do_not_depend_on_device_count(tmp_path):
+    assert jax.device_count() == DEVICES
+    args = dict(steps=300, tol=1e-3, spectrum=[5, 0.05], chunk_size=32)
+    ours = sweep.sweep("momentum", _grid(learning_rate="0.01:4:37", beta="0.05:1:29"), progress=False, **args)
+    out = tmp_path / "one.nc"
+    code = (
+        "import sim.sweep as s; from sim.grid import Grid, parse_axis; import jax; assert jax.device_count() == 1;"
+        "g = Grid((parse_axis('learning_rate', '0.01:4:37'), parse_axis('beta', '0.05:1:29')));"
+        f"s.write(s.sweep('momentum', g, progress=False, **{args!r}), {str(out)!r})"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    _all_equal(ours, sweep.read(out))
+
+
+def test_results_file_round_trips(tmp_path):
+    ds = sweep.sweep("gd", _grid(learning_rate="0.1:0.9:5", sigma2="log:0.1:1:3"), steps=50, tol=1e-2, progress=False)
+    sweep.write(ds, tmp_path / "r.nc")
+    back = sweep.read(tmp_path / "r.nc")
+    _all_equal(ds, back)
+    assert back.diverged.dtype == bool
+    assert back.attrs == ds.attrs
+    assert json.loads(back.attrs["axes"]) == {"learning_rate": "0.1:0.9:5", "sigma2": "log:0.1:1:3"}
+    for key in ("dtype", "device_count", "version_jax", "git_revision", "platform"):
+        assert key in back.attrs
+
+
+def test_interrupted_sweep_keeps_finished_points(monkeypatch):
+    g = _grid(learning_rate="0.01:1:40", beta="0.1:1:10")
+    full = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
+    assert full.attrs["complete"] == 1 and "computed" not in full
+    calls = {"n": 0}
+    real = sweep.tqdm.update
+
+    def update(self, n=1):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, n)
+
+    monkeypatch.setattr(sweep.tqdm, "update", update)
+    part = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
+    assert part.attrs["complete"] == 0
+    done = part.computed.values
+    assert 0 < done.sum() < done.size
+    for name in full.data_vars:
+        np.testing.assert_array_equal(part[name].values[done], full[name].values[done])
+
+
+@pytest.mark.parametrize(
+    "method,axes",
+    [
+        ("heavy_ball", {"learning_rate": "0.01:0.5:5", "momentum": "0:0.9:4"}),
+        ("nesterov", {"learning_rate": "0.01:0.5:5", "momentum": "0:0.9:4"}),
+    ],
+)
+def test_heavy_ball_and_nesterov_sweep(method, axes):
+    ds = sweep.sweep(method, _grid(**axes, sigma2="1"), steps=400, tol=1e-3, progress=False)
+    # theory: the rate is the spectral radius of the method's own transition matrix
+    assert np.all(np.isfinite(ds.rate.values))
+    conv = ds.rate.values < 0.95
+    assert np.all(ds.settle_step.values[conv] > 0)
