@@ -61,7 +61,9 @@ def test_matches_optax_sgd(make, opt):
 def test_transition_matrix_matches_seeds_closed_form():
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
-        for eta, beta, s in zip(rng.uniform(0.01, 3, 20), rng.uniform(0.01, 1, 20), rng.uniform(0.01, 5, 20)):
+        for eta, beta, s in zip(
+            rng.uniform(0.01, 3, 20), rng.uniform(0.01, 1, 20), rng.uniform(0.01, 5, 20), strict=True
+        ):
             r = theory.transition_matrix(dynamics.momentum(eta, beta), s)  # acts on (x, z)
             seeds = theory.momentum_matrix(eta, beta, s)  # acts on (a, x)
             np.testing.assert_allclose(r, seeds[::-1, ::-1], rtol=1e-14, atol=1e-14)

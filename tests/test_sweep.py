@@ -124,7 +124,7 @@ def test_divergence_flags_agree_with_spectral_radius():
 
 
 def test_seeds_worked_example():
-    """Sp23 HW2 Q2(g): GD at eta* = 1/5.05 takes 346 steps; momentum beta = 0.1 has rate sqrt(0.9) on [0.2633, 3.797]."""
+    """Sp23 HW2 Q2(g): GD at eta* = 1/5.05 takes 346 steps; momentum beta = 0.1 has rate sqrt(0.9) on the interval."""
     gd = sweep.sweep("gd", _grid(learning_rate=[1 / 5.05]), steps=1000, tol=1e-3, spectrum=[5, 0.05], progress=False)
     assert int(gd.settle_step.item()) == 346
     mom = sweep.sweep(
