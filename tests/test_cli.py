@@ -1,0 +1,113 @@
+"""The sim command: bad input gets a one-line error naming the parameter (exit 2, before any compilation);
+every command runs at a tiny size."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sim import cli, sweep
+
+BASE = ["sweep", "momentum", "--eta", "0.1:1:4", "--beta", "0.5", "--spectrum", "0.05,5", "--steps", "400"]
+
+BAD = [  # (arguments, parameter named in the error)
+    (["sweep", "gd", "--eta", "-0.1", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "0", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "0:1:5", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "nan", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "0.1,0.1", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "0.1,0.3,0.2", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "1:2:0", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "log:0:1:5", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--eta", "a:b:c", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "gd", "--sigma2", "1"], "learning_rate"),
+    (["sweep", "momentum", "--eta", "0.1", "--beta", "0", "--sigma2", "1"], "beta"),
+    (["sweep", "momentum", "--eta", "0.1", "--beta", "1.5", "--sigma2", "1"], "beta"),
+    (["sweep", "momentum", "--eta", "0.1", "--beta=-0.5:0.5:3", "--sigma2", "1"], "beta"),
+    (["sweep", "momentum", "--eta", "0.1", "--sigma2", "1"], "beta"),
+    (["sweep", "heavy-ball", "--eta", "0.1", "--momentum", "1", "--sigma2", "1"], "momentum"),
+    (["sweep", "gd", "--eta", "0.1", "--beta", "0.5", "--sigma2", "1"], "beta"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "0"], "sigma2"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2=-1,1"], "sigma2"),
+    (["sweep", "gd", "--eta", "0.1", "--spectrum", "1,-2"], "spectrum"),
+    (["sweep", "gd", "--eta", "0.1", "--spectrum", "1,x"], "spectrum"),
+    (["sweep", "gd", "--eta", "0.1"], "spectrum"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--spectrum", "1,2"], "spectrum"),
+    (["sweep", "gd", "--eta", "0.1", "--spectrum", "1,2", "--target", "1"], "target"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--steps", "0"], "steps"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--steps", "2.5"], "steps"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "0"], "tol"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "1"], "tol"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "nan"], "tol"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--chunk-size", "2"], "chunk_size"),
+    (["sweep", "gd", "--eta", "0.1:1:5000", "--sigma2", "log:1:2:5000", "--max-points", "1e6"], "grid"),
+]
+
+
+@pytest.mark.parametrize(("argv", "param"), BAD, ids=[" ".join(a[1:]) for a, _ in BAD])
+def test_bad_input_is_one_line_naming_the_parameter(argv, param, tmp_path, capsys, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(sweep, "_compiled", no_compile)
+    code = cli.main([*argv, "-o", str(tmp_path / "out.nc")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"sim sweep: error: {param}:"), err
+    assert not (tmp_path / "out.nc").exists()
+
+
+@pytest.mark.parametrize("output", ["/nonexistent-dir/x.nc", "."])
+def test_unwritable_output(output, capsys):
+    assert cli.main([*BASE, "-o", output]) == 2
+    assert capsys.readouterr().err.startswith("sim sweep: error: output:")
+
+
+def test_cli_exits_2_without_traceback_in_a_real_process(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "sweep", "gd", "--eta", "-1", "--sigma2", "1", "-o", str(tmp_path / "x.nc")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "sim sweep: error: learning_rate: must be > 0, got -1"
+
+
+def test_sweep_command_writes_a_readable_file(tmp_path, capsys):
+    out = tmp_path / "mom.nc"
+    assert cli.main([*BASE, "--tol", "1e-2", "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "fastest:" in text and "theory rate" in text
+    ds = sweep.read(out)
+    assert ds.settle_step.shape == (4, 1)
+    assert ds.attrs["command"].startswith("sim ") and ds.attrs["dtype"] == "float32"
+    assert np.all(np.isfinite(ds.final_error.values))
+
+
+def test_sweep_command_x64(tmp_path):
+    out = tmp_path / "gd.nc"
+    code = (
+        "import sys, jax; from sim import cli; r = cli.main(sys.argv[1:]); "
+        "assert jax.config.jax_enable_x64; sys.exit(r)"
+    )
+    args = ["sweep", "gd", "--eta", str(1 / 5.05), "--spectrum", "5,0.05", "--x64", "-o", str(out), "--no-progress"]
+    subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True)
+    ds = sweep.read(out)
+    assert ds.attrs["dtype"] == "float64" and int(ds.settle_step.item()) == 346
+
+
+def test_info_command(capsys):
+    assert cli.main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["platform"] == "cpu" and len(info["devices"]) >= 1 and "jax" in info["versions"]
+
+
+def test_help_states_the_axis_grammar(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert "log:START:STOP:NUM" in text and "--spectrum" in text
