@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     from sim import runtime
 
     runtime.configure_cpu_devices()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return {"sweep": _sweep, "figures": _figures, "info": _info}[args.command](args)
     except InputError as err:
@@ -125,7 +128,7 @@ def _sweep(args) -> int:
         progress=not args.no_progress,
         **kwargs,
     )
-    ds.attrs["command"] = " ".join(["sim", *sys.argv[1:]]) if sys.argv else "sim sweep"
+    ds.attrs["command"] = shlex.join(["sim", *args.argv])
     sweep.write(ds, args.output)
     print(_summary(ds, time.perf_counter() - start))
     print(f"wrote {args.output}")
@@ -186,9 +189,6 @@ def _figures(args) -> int:
         for name, fig in figures.FIGURES.items():
             print(f"{name:28s} {fig.filename}")
         return 0
-    unknown = [n for n in args.only or [] if n not in figures.FIGURES]
-    if unknown:
-        raise InputError("only", f"unknown figure {unknown[0]!r}; choose from {', '.join(figures.FIGURES)}")
     start = time.perf_counter()
     paths = figures.render(args.only, quick=args.quick, outdir=args.outdir)
     for p in paths:

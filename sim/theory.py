@@ -16,6 +16,7 @@ import math
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
+import numpy as np
 
 from sim.dynamics import Dynamics
 
@@ -87,6 +88,26 @@ def momentum_repeated_root_lrs(beta, sigma2):
 def momentum_stable_lr(beta, sigma2):
     """Largest stable learning rate (2 − β)/(βσ²) of one momentum mode."""
     return (2 - beta) / (beta * sigma2)
+
+
+def momentum_optimum(spectrum) -> tuple[float, float, float]:
+    """Jointly rate-optimal EMA momentum (η, β, ρ) for a spectrum: Polyak's heavy-ball optimum in EMA form.
+
+    With κ = σ_max/σ_min: ρ = (κ − 1)/(κ + 1), β = 1 − ρ², η = 2/((σ_max + σ_min)² β). In heavy-ball terms
+    (Hessian eigenvalues λ = 2σ²) lr = 4/(√λ_max + √λ_min)², m = ρ². There the complex-root intervals of the
+    extreme modes just touch: the smaller repeated-root η of σ_min² equals the larger one of σ_max².
+
+    Args:
+      spectrum: squared singular values σ_i² (any sequence).
+
+    Returns:
+      ``(learning_rate, beta, rate)`` as Python floats.
+    """
+    spectrum = np.asarray(spectrum, dtype=np.float64)
+    smax, smin = float(np.sqrt(spectrum.max())), float(np.sqrt(spectrum.min()))
+    rho = (smax - smin) / (smax + smin)
+    beta = 1 - rho * rho
+    return 2 / ((smax + smin) ** 2 * beta), beta, rho
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -111,3 +111,12 @@ def test_help_states_the_axis_grammar(capsys):
         cli.main(["sweep", "--help"])
     text = capsys.readouterr().out
     assert "log:START:STOP:NUM" in text and "--spectrum" in text
+
+
+def test_figures_command_quick(tmp_path, capsys):
+    assert cli.main(["figures", "--quick", "--only", "gd_rate_vs_lr", "--outdir", str(tmp_path)]) == 0
+    assert (tmp_path / "gd_rate_vs_lr.png").stat().st_size > 10_000
+    assert cli.main(["figures", "--list"]) == 0
+    assert "momentum_steps_heatmap" in capsys.readouterr().out
+    assert cli.main(["figures", "--only", "nope", "--outdir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("sim figures: error: only:")
