@@ -74,9 +74,7 @@ def parse_axis(name: str, text: str) -> Axis:
         elif len(parts) == 1:
             values = np.array([float(p) for p in text.split(",") if p.strip()] or [], dtype=np.float64)
         else:
-            raise InputError(
-                name, f"expected start:stop:num, log:start:stop:num or a comma list, got {text!r}"
-            )
+            raise InputError(name, f"expected start:stop:num, log:start:stop:num or a comma list, got {text!r}")
     except ValueError as err:
         if isinstance(err, InputError):
             raise

@@ -5,9 +5,9 @@ Contract: :func:`point_summary` takes the hyperparameters of ONE grid point, the
 The engine (``sim.sweep``) vmaps, jits, chunks and shards it.
 
 How it stays fast and exact:
-- The run is a ``while_loop`` over blocks of ``block`` unrolled steps. All per-point carry lives in ONE small
-  vector, so XLA emits a single fused loop per block that keeps each point's state in registers for the whole
-  block (several carry arrays would each recompute the unrolled chain in its own kernel).
+- The run is a ``while_loop`` over blocks of ``block`` unrolled steps; the carry is a tuple of per-point scalars
+  (structure of arrays once vmapped), so XLA's loops stay vectorized over points. (XLA CPU still emits several
+  loops per block, each recomputing part of the unrolled chain: see benchmarks/RESULTS.md.)
 - Per step only the dynamics, the squared error e² = Σ x_i², a running max and the last step with e ≥ tol are
   computed. Divergence (state norm beyond ``bound`` or non-finite) is checked at block ends: the point is frozen
   at the last checked state, so no inf or NaN reaches an output; its divergence step is that block's end.
@@ -95,12 +95,12 @@ def point_summary(dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, blo
         diverged = ~(sum(u2) <= bound2)
         settled = sum(g * u for g, u in zip(g2, u2, strict=True)) < tol2
         status = jnp.where(settled, 1, 0).astype(dtype)
-        new = jnp.stack([*leaves, emax, last, t, status, c[i_div]])
-        frozen = c.at[i_status].set(2).at[i_div].set(t)
-        return jnp.where(diverged, frozen, new)
+        new = (*leaves, emax, last, t, status, c[i_div])
+        frozen = (*c[:i_status], jnp.asarray(2, dtype), t)
+        return tuple(jnp.where(diverged, f, n) for f, n in zip(frozen, new, strict=True))
 
     zero = jnp.zeros((), dtype)
-    carry = jnp.stack([*leaves0, jnp.sum(x0 * x0), zero, zero, zero, zero - 1])
+    carry = (*leaves0, jnp.sum(x0 * x0), zero, zero, zero, zero - 1)
     n_blocks = steps // block
     if n_blocks:
         carry = lax.while_loop(
@@ -109,7 +109,8 @@ def point_summary(dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, blo
             carry,
         )
     if steps % block:
-        carry = jnp.where(carry[i_status] == 0, run_block(carry, steps % block), carry)
+        active = carry[i_status] == 0
+        carry = tuple(jnp.where(active, n, c) for n, c in zip(run_block(carry, steps % block), carry, strict=True))
 
     status, t_end, last = carry[i_status], carry[i_t], carry[i_last]
     leaves = [carry[k] for k in range(n_leaves)]

@@ -159,6 +159,9 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
         raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
+    smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the kernel compares squared errors with tol²
+    if tol < smallest_tol:
+        raise InputError("tol", f"must be >= {smallest_tol:.3g} in {dtype} (tol² must not underflow), got {tol:g}")
     _, hyper_names = METHODS[method]
     allowed = set(hyper_names) | {"sigma2"}
     for axis in grid.axes:

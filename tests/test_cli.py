@@ -42,6 +42,7 @@ BAD = [  # (arguments, parameter named in the error)
     (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "0"], "tol"),
     (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "1"], "tol"),
     (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "nan"], "tol"),
+    (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--tol", "1e-20"], "tol"),
     (["sweep", "gd", "--eta", "0.1", "--sigma2", "1", "--chunk-size", "2"], "chunk_size"),
     (["sweep", "gd", "--eta", "0.1:1:5000", "--sigma2", "log:1:2:5000", "--max-points", "1e6"], "grid"),
 ]

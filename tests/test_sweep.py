@@ -27,10 +27,11 @@ def _brute_force(eta, beta, spectrum, steps, tol):
     x = -np.ones_like(s) / math.sqrt(s.size)
     z = np.zeros_like(s)
     errors = [1.0]
-    for _ in range(steps):
-        z = (1 - beta) * z + beta * 2 * s * x
-        x = x - eta * z
-        errors.append(float(np.linalg.norm(x)))
+    with np.errstate(over="ignore", invalid="ignore"):  # diverging points overflow, as they should
+        for _ in range(steps):
+            z = (1 - beta) * z + beta * 2 * s * x
+            x = x - eta * z
+            errors.append(float(np.sqrt(np.sum(x * x))))
     errors = np.array(errors)
     above = np.nonzero(errors >= tol)[0]
     settle = above[-1] + 1 if above[-1] < steps else -1
@@ -95,7 +96,7 @@ def test_momentum_contraction_matches_spectral_radius():
             "momentum",
             _grid(learning_rate=eta, beta=beta, sigma2="0.3"),
             steps=2000,
-            tol=1e-300,
+            tol=1e-150,
             dtype="float64",
             progress=False,
         )
