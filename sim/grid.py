@@ -1,8 +1,8 @@
 """Grid specifications: named axes (linear, logarithmic or explicit) whose product is swept, one problem per point.
 
 Contract: an :class:`Axis` is parsed from the command-line grammar and validated on construction; a :class:`Grid`
-is an ordered tuple of axes, flattened in C order (the last axis varies fastest). ``grid.values(start, stop)``
-returns the coordinates of a range of flat indices, so the sweep engine never materializes more than one chunk.
+is an ordered tuple of axes, flattened in C order (the last axis varies fastest). ``grid.values_at(indices)``
+returns the coordinates of some flat indices, so the sweep engine never materializes more than one chunk.
 
 Axis grammar (``parse_axis``)::
 
@@ -121,10 +121,9 @@ class Grid:
                 "shrink an axis or raise max_points",
             )
 
-    def values(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Coordinates of flat indices [start, stop) (clipped to the grid), one float64 array per axis."""
-        idx = np.arange(start, min(stop, self.size))
-        multi = np.unravel_index(idx, self.shape)
+    def values_at(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Coordinates of the points with these flat (C-order) indices, one float64 array per axis."""
+        multi = np.unravel_index(indices, self.shape)
         return {a.name: a.values[i] for a, i in zip(self.axes, multi, strict=True)}
 
     def coords(self) -> dict[str, np.ndarray]:

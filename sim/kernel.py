@@ -14,8 +14,9 @@ How it stays fast and exact:
 - A point stops early once it has provably settled: with ‖R_iˢ‖ ≤ G_i for all s ≥ 1
   (:func:`sim.theory.power_bound`), Σ G_i² ‖u_i‖² < tol² means no later error can reach tol, so the settle step
   is final; the final error is then R^(T−t) u, applied by binary powering. Under ``vmap`` the loop runs until
-  every point of a chunk is done, and each point freezes at its own stopping block, so results never depend on
-  the chunking.
+  every point of a chunk is done, so the engine orders points by :func:`predicted_steps` to fill each chunk with
+  points that stop together; each point freezes at its own stopping block, so results never depend on the
+  chunking or the order.
 """
 
 from __future__ import annotations
@@ -135,6 +136,20 @@ def point_summary(dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, blo
         "contraction": contraction.astype(dtype),
         "simulated_steps": jnp.where(diverged, carry[i_div], t_end).astype(jnp.int32),
     }
+
+
+def predicted_steps(dynamics: Dynamics, sigma2, tol, bound, *, steps: int) -> jax.Array:
+    """Roughly how many steps :func:`point_summary` will simulate at this point, from theory alone.
+
+    log(tol/G)/log ρ until provably settled (ρ < 1), log(bound)/log ρ until diverged (ρ > 1), clipped to [1, steps].
+    The engine runs points in this order so that each chunk holds points that stop at about the same time.
+    """
+    rmat = jax.vmap(lambda si: theory.transition_matrix(dynamics, si))(sigma2)
+    rho = jnp.max(theory.spectral_radius(rmat))
+    g = jnp.max(theory.power_bound(rmat))
+    log_rho = jnp.log(rho)
+    estimate = jnp.where(rho < 1, jnp.log(tol / g) / log_rho, jnp.where(rho > 1, jnp.log(bound) / log_rho, steps))
+    return jnp.clip(jnp.nan_to_num(estimate, nan=steps, posinf=steps, neginf=1), 1, steps)
 
 
 def _apply_power(rmat, u, n):
