@@ -191,10 +191,9 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
 
 def _work_order(size: int, per_call: int, inputs, estimate) -> np.ndarray:
     """Flat indices sorted by predicted simulated steps (stable: C order among equals)."""
-    keys = np.empty(size, dtype=np.float32)
-    for start in range(0, size, per_call):
-        idx = np.arange(start, min(start + per_call, size))
-        keys[idx] = np.asarray(estimate(*inputs(idx)))[: len(idx)]
+    starts = range(0, size, per_call)
+    keys = [estimate(*inputs(np.arange(i, min(i + per_call, size)))) for i in starts]  # dispatched asynchronously
+    keys = np.concatenate([np.asarray(k) for k in keys])[:size]
     return np.argsort(keys, kind="stable")
 
 
