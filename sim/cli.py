@@ -1,4 +1,4 @@
-"""The ``sim`` command: ``sim sweep``, ``sim figures``, ``sim info``.
+"""The ``sim`` command: ``sim sweep``, ``sim figures``, ``sim theory``, ``sim info``.
 
 Contract: :func:`main` configures one JAX CPU device per core (unless ``XLA_FLAGS`` is set) before JAX starts,
 parses arguments, and maps every :class:`sim.validate.InputError` to a one-line message on stderr and exit status 2
@@ -69,6 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--outdir", default="figures", help="output directory (default figures/)")
     fig.add_argument("--list", action="store_true", help="list the figure names and exit")
 
+    th = sub.add_parser(
+        "theory",
+        help="closed-form answers (stability, optimal hyperparameters, rates) beside simulated step counts",
+        description="Closed-form calculators for GD and EMA momentum on one least-squares problem, each number "
+        "printed beside the simulated one (float64). momentum without --beta: the jointly optimal (eta, beta); "
+        "with --beta: the best-rate eta interval and which eta in it is fastest in simulation; with --eta and "
+        "--beta: classify that point.",
+        epilog="examples:\n  sim theory gd --spectrum 5,0.05 --tol 1e-3\n"
+        "  sim theory momentum --beta 0.1 --spectrum 5,0.05 --tol 1e-3\n"
+        "  sim theory momentum --spectrum 5,0.05 --eta 1 --beta 0.5\n  sim theory momentum --symbolic --latex",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    th.add_argument("method", choices=["gd", "momentum"])
+    th.add_argument("--spectrum", metavar="S1,S2,...", help="squared singular values of the problem")
+    th.add_argument("--tol", type=float, default=1e-3, help="relative-error tolerance in (0, 1) (default 1e-3)")
+    th.add_argument("--eta", "--lr", dest="learning_rate", type=float, help="a learning rate to classify")
+    th.add_argument("--beta", type=float, help="EMA momentum weight of the new gradient, in (0, 1]")
+    th.add_argument("--json", action="store_true", help="print JSON")
+    th.add_argument("--symbolic", action="store_true", help="print the sympy derivation (momentum)")
+    th.add_argument("--latex", action="store_true", help="with --symbolic: LaTeX instead of plain text")
+
     inf = sub.add_parser("info", help="the devices JAX sees, dtype and versions")
     inf.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -82,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        return {"sweep": _sweep, "figures": _figures, "info": _info}[args.command](args)
+        return {"sweep": _sweep, "figures": _figures, "theory": _theory, "info": _info}[args.command](args)
     except InputError as err:
         print(f"sim {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -194,6 +215,29 @@ def _figures(args) -> int:
     for p in paths:
         print(f"wrote {p}")
     print(f"{len(paths)} figure(s) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _theory(args) -> int:
+    if args.symbolic:
+        if args.method != "momentum":
+            raise InputError("symbolic", "the symbolic derivation is for momentum: sim theory momentum --symbolic")
+        from sim import symbolic
+
+        print(symbolic.render("latex" if args.latex else "text"))
+        return 0
+    from sim import calculators
+
+    if args.spectrum is None:
+        raise InputError("spectrum", "give the problem's squared singular values, e.g. --spectrum 5,0.05")
+    spectrum = _number_list("spectrum", args.spectrum)
+    if args.method == "gd":
+        if args.beta is not None:
+            raise InputError("beta", "is not a hyperparameter of gd")
+        report = calculators.gd_report(spectrum, args.tol, args.learning_rate)
+    else:
+        report = calculators.momentum_report(spectrum, args.tol, args.beta, args.learning_rate)
+    print(json.dumps(report, indent=2) if args.json else calculators.format_report(report))
     return 0
 
 

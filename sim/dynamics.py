@@ -7,7 +7,8 @@ elementwise over the leaves, so the same dynamics runs on a full parameter vecto
 
 Conventions (see the package glossary): ``learning_rate`` is η; in the seeds' EMA momentum, ``beta`` is the weight
 of the NEW gradient (β = 1 is plain gradient descent); in the heavy-ball/optax form, ``momentum`` is the weight m of
-the OLD velocity. The two are the same algorithm with ``lr = η β`` and ``m = 1 − β`` (:func:`ema_to_heavy_ball`).
+the OLD velocity. The two are the same algorithm with ``lr = η β`` and ``m = 1 − β`` (:func:`ema_to_heavy_ball`);
+Distill's (α, β_D, λ) are converted by :func:`ema_to_distill` / :func:`distill_to_ema`.
 """
 
 from __future__ import annotations
@@ -152,6 +153,27 @@ def ema_to_heavy_ball(learning_rate, beta):
 def heavy_ball_to_ema(learning_rate, momentum):
     """Convert heavy ball (lr, m) to EMA momentum (η, β) = (lr / (1 − m), 1 − m)."""
     return learning_rate / (1 - momentum), 1 - momentum
+
+
+def ema_to_distill(learning_rate, beta, sigma2):
+    """Convert EMA momentum (η, β) on a mode σ² to Distill's (α, β_D, λ) = (η β, 1 − β, 2σ²).
+
+    Distill ("Why Momentum Really Works") runs z ← β_D z + ∇f, w ← w − α z on f = ½ wᵀAw, so its eigenvalue λ is
+    the Hessian eigenvalue 2σ² of our L = ‖y − Xw‖²; the iterates are those of heavy ball with lr = α, m = β_D.
+
+    Returns:
+      ``(alpha, beta_d, lam)``.
+    """
+    return learning_rate * beta, 1 - beta, 2 * sigma2
+
+
+def distill_to_ema(alpha, beta_d, lam):
+    """Convert Distill's (α, β_D, λ) to EMA momentum (η, β, σ²) = (α / (1 − β_D), 1 − β_D, λ / 2).
+
+    Returns:
+      ``(learning_rate, beta, sigma2)``.
+    """
+    return alpha / (1 - beta_d), 1 - beta_d, lam / 2
 
 
 def run(dynamics: Dynamics, grad_fn: GradFn, params: PyTree, steps: int) -> PyTree:
