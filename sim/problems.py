@@ -98,3 +98,24 @@ def from_matrix(x, y, *, rcond: float | None = None) -> tuple[Problem, np.ndarra
 def least_squares_gradient(x, y):
     """The gradient ∇L(w) = 2Xᵀ(Xw − y) of L(w) = ‖y − Xw‖², as a function of w."""
     return lambda w: 2 * x.T @ (x @ w - y)
+
+
+def course_momentum_data(n: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's data: ``np.random.seed(seed)``, X = ``np.random.normal([-3, 0], [3, 1], [n, 2])``,
+    y = 1[x₂ > 0].
+
+    ``np.random.RandomState(seed)`` draws the same numbers as the notebook's global ``np.random.seed(seed)``
+    without touching numpy's global state.
+
+    Args:
+      n: number of points.
+      seed: the legacy numpy seed.
+
+    Returns:
+      ``(x, y)``: float64 arrays of shape [n, 2] and [n].
+
+    References:
+      EECS 182 Sp23 HW2 Q2, the momentum notebook.
+    """
+    x = np.random.RandomState(seed).normal([-3.0, 0.0], [3.0, 1.0], [n, 2])
+    return x, (x[:, 1] > 0).astype(np.float64)
