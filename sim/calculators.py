@@ -41,6 +41,19 @@ def _simulate(method: str, spectrum, tol: float, points: dict[str, list[float]],
     }
 
 
+def _at_point(method: str, spectrum, tol: float, rate: float, **point: float) -> dict:
+    """One point's closed-form rate and predicted steps beside its simulated run."""
+    sim = _simulate(method, spectrum, tol, {k: [v] for k, v in point.items()}, rate)
+    return {
+        **point,
+        "rate": rate,
+        "predicted_steps": _predicted(rate, tol),
+        "simulated_steps": sim["settle_step"][0],
+        "diverged": sim["diverged"][0],
+        "simulated_max_error": sim["max_error"][0],
+    }
+
+
 def _predicted(rate: float, tol: float) -> float | None:
     steps = float(theory.steps_to_tolerance(rate, tol))
     return steps if math.isfinite(steps) else None
@@ -71,14 +84,7 @@ def gd_report(spectrum, tol: float, learning_rate: float | None = None) -> dict:
         }
         eta = eta_star if learning_rate is None else float(learning_rate)
         rate = float(theory.gd_rate(eta, s))
-    sim = _simulate("gd", s, tol, {"learning_rate": [eta]}, rate)
-    report["at"] = {
-        "learning_rate": eta,
-        "rate": rate,
-        "predicted_steps": _predicted(rate, tol),
-        "simulated_steps": sim["settle_step"][0],
-        "diverged": sim["diverged"][0],
-    }
+    report["at"] = _at_point("gd", s, tol, rate, learning_rate=eta)
     return report
 
 
@@ -97,14 +103,7 @@ def momentum_report(spectrum, tol: float, beta: float | None = None, learning_ra
         if beta is None:
             eta, b, rate = theory.momentum_optimum(s)
             report["joint_optimum"] = {"learning_rate": eta, "beta": b, "rate": rate}
-            sim = _simulate("momentum", s, tol, {"learning_rate": [eta], "beta": [b]}, rate)
-            report["at"] = {
-                "learning_rate": eta,
-                "beta": b,
-                "rate": rate,
-                "predicted_steps": _predicted(rate, tol),
-                "simulated_steps": sim["settle_step"][0],
-            }
+            report["at"] = _at_point("momentum", s, tol, rate, learning_rate=eta, beta=b)
             return report
         report["beta"] = beta
         report["stable_learning_rates"] = [0.0, float(np.min(theory.momentum_stable_lr(beta, s)))]
@@ -126,26 +125,17 @@ def momentum_report(spectrum, tol: float, beta: float | None = None, learning_ra
         regimes = np.atleast_1d(np.asarray(theory.momentum_regime(eta, beta, s)))
         eig = np.asarray(theory.momentum_eigenvalues(eta, beta, s))
         growth = np.asarray(theory.transient_growth(theory.momentum_matrix(eta, beta, s), 1000))
-    sim = _simulate("momentum", s, tol, {"learning_rate": [eta], "beta": [beta]}, rate)
-    report["at"] = {
-        "learning_rate": eta,
-        "beta": beta,
-        "rate": rate,
-        "predicted_steps": _predicted(rate, tol),
-        "simulated_steps": sim["settle_step"][0],
-        "diverged": sim["diverged"][0],
-        "simulated_max_error": sim["max_error"][0],
-        "modes": [
-            {
-                "sigma2": float(si),
-                "regime": theory.REGIMES[int(r)],
-                "eigenvalues": [str(complex(z)) for z in e],
-                "radius": float(np.max(np.abs(e))),
-                "max_power_norm_1000": float(g) if np.isfinite(g) else None,
-            }
-            for si, r, e, g in zip(s, regimes, eig.reshape(len(s), 2), growth.reshape(len(s)), strict=True)
-        ],
-    }
+    report["at"] = _at_point("momentum", s, tol, rate, learning_rate=eta, beta=beta)
+    report["at"]["modes"] = [
+        {
+            "sigma2": float(si),
+            "regime": theory.REGIMES[int(r)],
+            "eigenvalues": [str(complex(z)) for z in e],
+            "radius": float(np.max(np.abs(e))),
+            "max_power_norm_1000": float(g) if np.isfinite(g) else None,
+        }
+        for si, r, e, g in zip(s, regimes, eig.reshape(len(s), 2), growth.reshape(len(s)), strict=True)
+    ]
     conv = dynamics.ema_to_heavy_ball(eta, beta)
     report["at"]["heavy_ball"] = {"learning_rate": conv[0], "momentum": conv[1]}
     return report

@@ -113,22 +113,15 @@ def _sweep(args) -> int:
     import jax
 
     from sim import grid, sweep
-    from sim.validate import check_positive_finite
-
     method = args.method.replace("-", "_")
-    _, hyper_names = sweep.METHODS[method]
-    axes = []
-    for name in (*hyper_names, "sigma2"):
-        text = getattr(args, name)
-        if text is not None:
-            axes.append(grid.parse_axis(name, text))
-    for name in ("learning_rate", "beta", "momentum"):
-        if getattr(args, name) is not None and name not in hyper_names:
-            raise InputError(name, f"is not a hyperparameter of {args.method}")
+    # every given axis goes to the engine, which names any parameter the method does not take
+    axes = [
+        grid.parse_axis(name, getattr(args, name))
+        for name in ("learning_rate", "beta", "momentum", "sigma2")
+        if getattr(args, name) is not None
+    ]
     spectrum = _number_list("spectrum", args.spectrum)
     target = _number_list("target", args.target)
-    if spectrum is not None:
-        check_positive_finite("spectrum", spectrum)
     _check_writable(args.output)
     if args.x64:
         jax.config.update("jax_enable_x64", True)

@@ -69,6 +69,8 @@ class Figure:
 
 
 _SPEC = list(SPECTRUM)
+_GD_RATE = {"spectrum": _SPEC, "lr_max": 0.24, "steps": 40000, "tol": TOL}
+_STEPS = {"steps": 20000, "tol": TOL}
 _EIGENVALUES = {"beta": 0.5, "sigma2": 0.09, "lr_min": 1e-2, "lr_max": 31.0, "zoom": [31.0, 38.0], "steps": 400}
 _PHASE_SPECTRUM = {
     "sigma2_min": min(SPECTRUM),
@@ -91,8 +93,8 @@ FIGURES: dict[str, Figure] = {
         filename="gd_rate_vs_lr.png",
         summary="GD mode factors |1 - 2 eta sigma2| and rate vs eta on sigma2 in {5, 0.05} (the seeds' Figure 1), "
         "with the simulated contraction and steps to tolerance",
-        full={"spectrum": _SPEC, "lr_max": 0.24, "num": 96, "steps": 40000, "tol": TOL},
-        quick={"spectrum": _SPEC, "lr_max": 0.24, "num": 24, "steps": 40000, "tol": TOL, "chunk_size": QUICK_CHUNK},
+        full=_GD_RATE | {"num": 96},
+        quick=_GD_RATE | {"num": 24, "chunk_size": QUICK_CHUNK},
         compute_fn=figures_gd.compute_gd_rate_vs_lr,
         plot=figures_gd.plot_gd_rate_vs_lr,
     ),
@@ -100,14 +102,8 @@ FIGURES: dict[str, Figure] = {
         filename="gd_steps_heatmap.png",
         summary="GD steps to tolerance over (eta, sigma2), one mode per point, with the stability limit "
         "eta = 1/sigma2, the fastest eta = 1/(2 sigma2) and closed-form iso-step curves",
-        full={"learning_rate": "log:1e-3:10:401", "sigma2": "log:1e-2:1e2:401", "steps": 20000, "tol": TOL},
-        quick={
-            "learning_rate": "log:1e-3:10:41",
-            "sigma2": "log:1e-2:1e2:41",
-            "steps": 20000,
-            "tol": TOL,
-            "chunk_size": QUICK_CHUNK,
-        },
+        full=_STEPS | {"learning_rate": "log:1e-3:10:401", "sigma2": "log:1e-2:1e2:401"},
+        quick=_STEPS | {"learning_rate": "log:1e-3:10:41", "sigma2": "log:1e-2:1e2:41", "chunk_size": QUICK_CHUNK},
         compute_fn=figures_gd.compute_gd_steps_heatmap,
         plot=figures_gd.plot_gd_steps_heatmap,
     ),
@@ -115,21 +111,9 @@ FIGURES: dict[str, Figure] = {
         filename="momentum_steps_heatmap.png",
         summary="EMA momentum steps to tolerance over (eta, beta) on sigma2 in {5, 0.05}, with each mode's "
         "repeated-root and stability curves, the seeds' beta = 0.1 interval and the optimal (eta, beta)",
-        full={
-            "learning_rate": "log:1e-2:1e2:401",
-            "beta": "log:1e-2:1:401",
-            "spectrum": _SPEC,
-            "steps": 20000,
-            "tol": TOL,
-        },
-        quick={
-            "learning_rate": "log:1e-2:1e2:41",
-            "beta": "log:1e-2:1:41",
-            "spectrum": _SPEC,
-            "steps": 20000,
-            "tol": TOL,
-            "chunk_size": QUICK_CHUNK,
-        },
+        full=_STEPS | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:401", "beta": "log:1e-2:1:401"},
+        quick=_STEPS
+        | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:41", "beta": "log:1e-2:1:41", "chunk_size": QUICK_CHUNK},
         compute_fn=figures_momentum.compute_momentum_steps_heatmap,
         plot=figures_momentum.plot_momentum_steps_heatmap,
     ),

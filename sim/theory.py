@@ -134,14 +134,6 @@ def momentum_eigenvalues(learning_rate, beta, sigma2):
     return jnp.stack([jax.lax.complex(plus_re, im), jax.lax.complex(minus_re, -im)], axis=-1)
 
 
-def _momentum_radius(learning_rate, beta, sigma2):
-    """Spectral radius of R from tr and det: (|tr| + √D)/2 for real roots, √det for complex ones."""
-    tr = momentum_trace(learning_rate, beta, sigma2)
-    det = momentum_determinant(beta)
-    disc = tr * tr - 4 * det
-    return jnp.where(disc >= 0, (jnp.abs(tr) + jnp.sqrt(jnp.abs(disc))) / 2, jnp.sqrt(jnp.abs(det)))
-
-
 REGIMES = {0: "real distinct", 1: "repeated", 2: "complex", 3: "unstable"}
 """Codes returned by :func:`momentum_regime`."""
 
@@ -173,7 +165,7 @@ def momentum_regime(learning_rate, beta, sigma2, *, rtol=None):
     disc = tr * tr - 4 * det
     if rtol is None:
         rtol = 256 * float(jnp.finfo(jnp.result_type(disc, float)).eps)
-    rho = _momentum_radius(lr, beta, s)
+    rho = spectral_radius(momentum_matrix(lr, beta, s))
     code = jnp.where(disc < 0, 2, 0)
     code = jnp.where(jnp.abs(disc) <= rtol * (tr * tr + 4 * jnp.abs(det)), 1, code)
     return jnp.where(rho >= 1, 3, code).astype(jnp.int32)
@@ -235,7 +227,7 @@ def momentum_rate(learning_rate, beta, spectrum):
     """
     lr = jnp.asarray(learning_rate)[..., None]
     beta = jnp.asarray(beta)[..., None]
-    return jnp.max(_momentum_radius(lr, beta, jnp.asarray(spectrum)), axis=-1)
+    return jnp.max(spectral_radius(momentum_matrix(lr, beta, jnp.asarray(spectrum))), axis=-1)
 
 
 def momentum_best_interval(beta, spectrum):

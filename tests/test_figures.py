@@ -12,6 +12,7 @@ import struct
 import jax
 import numpy as np
 import pytest
+import reference
 
 from sim import figures, theory
 from sim.validate import InputError
@@ -180,20 +181,9 @@ def test_momentum_settle_steps_match_a_float64_recursion(data):
     spec = np.array(figures.SPECTRUM)
     cols = sorted({int(np.argmin(np.abs(ds.beta.values - b))) for b in (0.1, 0.33, 1.0)})
     eta, beta = np.meshgrid(ds.learning_rate.values, ds.beta.values[cols], indexing="ij")
-    eta, beta = eta.ravel()[:, None], beta.ravel()[:, None]
-    # the seeds' per-mode recursion from w₀ = 0 with equal target coordinates: x = (w − w*)/‖w*‖, z₀ = 0
-    x = np.full((eta.shape[0], spec.size), -1 / np.sqrt(spec.size))
-    z = np.zeros_like(x)
-    errors = np.empty((steps + 1, eta.shape[0]))
-    errors[0] = 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
-            z = (1 - beta) * z + beta * 2 * spec * x
-            x = x - eta * z
-            errors[t] = np.sqrt((x * x).sum(axis=1))
-    above = errors[1:] >= tol
-    last = np.where(above.any(axis=0), steps - np.argmax(above[::-1], axis=0), 0)
-    expected = np.where(last < steps, last + 1, -1)
+    eta, beta = eta.ravel(), beta.ravel()
+    errors = reference.momentum_errors(eta, beta, spec, steps)
+    expected = reference.settle_steps(errors, tol)
     settle = ds.settle_step.values[:, cols].ravel()
     diverged = ds.diverged.values[:, cols].ravel()
     assert (~diverged).sum() >= 40
@@ -201,7 +191,7 @@ def test_momentum_settle_steps_match_a_float64_recursion(data):
     # 1e-4 (relative) of ε.
     for k in np.nonzero((settle != expected) & ~diverged)[0]:
         disputed = max(settle[k], expected[k]) - 1
-        assert abs(errors[disputed, k] / tol - 1) < 1e-4, (eta[k, 0], beta[k, 0], settle[k], expected[k])
+        assert abs(errors[disputed, k] / tol - 1) < 1e-4, (eta[k], beta[k], settle[k], expected[k])
     assert ((settle != expected) & ~diverged).sum() <= 3
     assert (np.nan_to_num(errors[:, diverged], nan=np.inf) > 1e6).any(axis=0).all()  # they do blow up
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+import reference
 
 from sim import figures, theory
 from sim.figures_notebook import PUBLISHED_LOSSES
@@ -143,21 +144,9 @@ def test_phase_spectrum_radius_is_the_worst_mode(data):
 
 
 def _float64_settle_steps(eta, beta, spectrum, steps, tol):
-    """Settle steps of the seeds' EMA recursion from w₀ = 0 with equal target coordinates, in float64 numpy
-    (β = 1 is GD); also the error history, shape [steps + 1, points]."""
-    eta = np.asarray(eta, dtype=np.float64)[:, None]
-    spec = np.asarray(spectrum, dtype=np.float64)
-    x = np.full((eta.shape[0], spec.size), -1 / np.sqrt(spec.size))
-    z = np.zeros_like(x)
-    errors = np.empty((steps + 1, eta.shape[0]))
-    errors[0] = 1.0
-    for t in range(1, steps + 1):
-        z = (1 - beta) * z + beta * 2 * spec * x
-        x = x - eta * z
-        errors[t] = np.sqrt((x * x).sum(axis=1))
-    above = errors[1:] >= tol
-    last = np.where(above.any(axis=0), steps - np.argmax(above[::-1], axis=0), 0)
-    return np.where(last < steps, last + 1, -1), errors
+    """Settle steps of the float64 NumPy reference (β = 1 is GD) and its error history [steps + 1, points]."""
+    errors = reference.momentum_errors(eta, beta, spectrum, steps)
+    return reference.settle_steps(errors, tol), errors
 
 
 @pytest.mark.parametrize("method", ["gd", "momentum"])

@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+import reference
 from conftest import DEVICES
 
 from sim import sweep, theory
@@ -19,23 +20,6 @@ def _grid(**axes):
     return Grid(
         tuple(parse_axis(k, v if isinstance(v, str) else ",".join(repr(float(x)) for x in v)) for k, v in axes.items())
     )
-
-
-def _brute_force(eta, beta, spectrum, steps, tol):
-    """Full float64 NumPy simulation of EMA momentum (beta = 1 is GD) on per-mode errors, all steps kept."""
-    s = np.asarray(spectrum, dtype=np.float64)
-    x = -np.ones_like(s) / math.sqrt(s.size)
-    z = np.zeros_like(s)
-    errors = [1.0]
-    with np.errstate(over="ignore", invalid="ignore"):  # diverging points overflow, as they should
-        for _ in range(steps):
-            z = (1 - beta) * z + beta * 2 * s * x
-            x = x - eta * z
-            errors.append(float(np.sqrt(np.sum(x * x))))
-    errors = np.array(errors)
-    above = np.nonzero(errors >= tol)[0]
-    settle = above[-1] + 1 if above[-1] < steps else -1
-    return settle, errors.max(), errors[-1]
 
 
 def test_gd_steps_to_tolerance_is_exact():
@@ -75,7 +59,8 @@ def test_summaries_match_brute_force_simulation():
         )
     for i, e in enumerate(eta):
         for j, b in enumerate(beta):
-            settle, emax, final = _brute_force(e, b, spectrum, 700, 1e-3)
+            errors = reference.momentum_errors(e, b, spectrum, 700)[:, 0]
+            settle, emax, final = reference.settle_steps(errors[:, None], 1e-3)[0], errors.max(), errors[-1]
             point = ds.isel(learning_rate=i, beta=j)
             if point.diverged:
                 assert not emax < 1e6  # overflowed to inf/NaN in NumPy
