@@ -113,6 +113,7 @@ def _sweep(args) -> int:
     import jax
 
     from sim import grid, sweep
+
     method = args.method.replace("-", "_")
     # every given axis goes to the engine, which names any parameter the method does not take
     axes = [
