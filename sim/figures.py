@@ -4,9 +4,8 @@ Contract: :data:`FIGURES` maps each figure's name to a :class:`Figure`, which ho
 configuration at full and quick size (the keyword arguments of its compute function: grid specs, steps, tol), a
 ``compute(quick)`` that returns an ``xarray.Dataset`` (sweep summaries and closed-form curves) and a ``plot(data)``
 that draws a ``matplotlib.figure.Figure`` without pyplot's global state. The compute and plot functions live in
-``sim.figures_gd`` (GD), ``sim.figures_momentum`` (momentum: steps over (η, β), eigenvalues, phase diagrams, steps
-against η) and ``sim.figures_notebook`` (the course momentum notebook); shared style, saving and heat-map helpers
-in ``sim.plotting``. :func:`render` computes, plots and saves figures and merges their configuration and
+the ``sim.figures_*`` modules, one per topic; shared style, saving and heat-map helpers in ``sim.plotting``.
+:func:`render` computes, plots and saves figures and merges their configuration and
 ``sim.runtime.provenance()`` into ``provenance.json`` beside them. PNGs are byte-stable: fixed size, dpi and rc
 parameters, and no metadata (no matplotlib version, no timestamp), so rendering a figure twice gives identical bytes.
 
@@ -29,7 +28,7 @@ import matplotlib
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from sim import figures_gd, figures_momentum, figures_notebook, runtime
+from sim import figures_gd, figures_momentum, figures_notebook, figures_steps, runtime
 from sim.plotting import DPI, EXAMPLE_BETA, QUICK_CHUNK, SPECTRUM, TOL, fixed_style, save
 from sim.validate import InputError
 
@@ -114,8 +113,8 @@ FIGURES: dict[str, Figure] = {
         full=_STEPS | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:401", "beta": "log:1e-2:1:401"},
         quick=_STEPS
         | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:41", "beta": "log:1e-2:1:41", "chunk_size": QUICK_CHUNK},
-        compute_fn=figures_momentum.compute_momentum_steps_heatmap,
-        plot=figures_momentum.plot_momentum_steps_heatmap,
+        compute_fn=figures_steps.compute_momentum_steps_heatmap,
+        plot=figures_steps.plot_momentum_steps_heatmap,
     ),
     "momentum_eigenvalues": Figure(
         filename="momentum_eigenvalues.png",
@@ -157,8 +156,8 @@ FIGURES: dict[str, Figure] = {
         full=_STEPS_VS_LR | {"lr_gd": "log:1e-2:0.25:241", "lr_momentum": "log:1e-2:5:241", "num_interval": 721},
         quick=_STEPS_VS_LR
         | {"lr_gd": "log:1e-2:0.25:25", "lr_momentum": "log:1e-2:5:25", "num_interval": 41, "chunk_size": QUICK_CHUNK},
-        compute_fn=figures_momentum.compute_steps_vs_lr,
-        plot=figures_momentum.plot_steps_vs_lr,
+        compute_fn=figures_steps.compute_steps_vs_lr,
+        plot=figures_steps.plot_steps_vs_lr,
     ),
     "momentum_notebook": Figure(
         filename="momentum_notebook.png",

@@ -82,6 +82,12 @@ def parse_axis(name: str, text: str) -> Axis:
     return Axis(name, values, text)
 
 
+def list_axis(name: str, values) -> Axis:
+    """An :class:`Axis` of explicit ``values``, its spec the comma list (exact in float64)."""
+    values = np.asarray(values, dtype=np.float64)
+    return Axis(name, values, ",".join(f"{v:.17g}" for v in values))
+
+
 def _count(name: str, text: str) -> int:
     num = float(text)
     if not num.is_integer() or num < 1:
