@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
-from pathlib import Path
 
-from sim.validate import InputError
+from sim.validate import InputError, check_writable, parse_number_list
 
 AXIS_HELP = (
     "an axis is swept over, one problem per grid point. Grammar: START:STOP:NUM (linear, inclusive), "
@@ -121,9 +119,9 @@ def _sweep(args) -> int:
         for name in ("learning_rate", "beta", "momentum", "sigma2")
         if getattr(args, name) is not None
     ]
-    spectrum = _number_list("spectrum", args.spectrum)
-    target = _number_list("target", args.target)
-    _check_writable(args.output)
+    spectrum = parse_number_list("spectrum", args.spectrum)
+    target = parse_number_list("target", args.target)
+    check_writable(args.output)
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     kwargs = {}
@@ -174,29 +172,6 @@ def _summary(ds, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def _number_list(name: str, text: str | None):
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(name, f"expected a comma-separated list of numbers, got {text!r}") from None
-    if not values:
-        raise InputError(name, "is empty")
-    return values
-
-
-def _check_writable(path: str) -> None:
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise InputError("output", f"{path} is a directory")
-    if not parent.is_dir():
-        raise InputError("output", f"directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError("output", f"{path} is not writable")
-
-
 def _figures(args) -> int:
     from sim import figures
 
@@ -224,7 +199,7 @@ def _theory(args) -> int:
 
     if args.spectrum is None:
         raise InputError("spectrum", "give the problem's squared singular values, e.g. --spectrum 5,0.05")
-    spectrum = _number_list("spectrum", args.spectrum)
+    spectrum = parse_number_list("spectrum", args.spectrum)
     if args.method == "gd":
         if args.beta is not None:
             raise InputError("beta", "is not a hyperparameter of gd")

@@ -6,6 +6,9 @@ message is one line starting with the parameter's name. The CLI prints that line
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 
@@ -53,6 +56,31 @@ def check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> 
         hi = f" and <= {maximum}" if maximum is not None else ""
         raise InputError(name, f"must be >= {minimum}{hi}, got {value}")
     return value
+
+
+def parse_number_list(name: str, text: str | None) -> list[float] | None:
+    """Parse a comma-separated list of numbers (None passes through)."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(name, f"expected a comma-separated list of numbers, got {text!r}") from None
+    if not values:
+        raise InputError(name, "is empty")
+    return values
+
+
+def check_writable(path, *, name: str = "output") -> None:
+    """Require that ``path`` can be written (its folder exists and is writable; it is not a folder)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputError(name, f"{path} is a directory")
+    if not parent.is_dir():
+        raise InputError(name, f"directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(name, f"{path} is not writable")
 
 
 def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
