@@ -1,0 +1,901 @@
+"""Monte Carlo engine: many independent random trajectories, reduced to streaming estimates at recorded steps.
+
+Contract: :func:`monte_carlo` validates everything first (raising :class:`sim.validate.InputError` before any
+compilation), then runs ``trajectory(key, *args)`` for trajectory indices 0 … N − 1 and returns an
+``xarray.Dataset`` of estimates at the recorded steps, with attrs recording the settings, versions, devices and
+git revision. ``trajectory`` returns a dict of float arrays whose leading axis is the recorded steps; any trailing
+shape is allowed (a vector w of shape [n], one value per grid point, …) and every estimate is elementwise.
+
+How the estimates are made (and why they do not depend on chunk size or device count):
+- Keys come from the GLOBAL trajectory index, ``fold_in(key(seed), i)`` with a counter-based PRNG, so trajectory i
+  draws the same numbers whatever chunk or device runs it. Chunks of ``chunk_size`` trajectories per device are
+  vmapped, jitted and sharded with ``shard_map`` over ``sim.runtime.mesh()`` (every device JAX sees); the last
+  chunk is padded and the padding never reaches the estimates. One compile serves any number of trajectories.
+- Per-trajectory recorded values come back to the host (one chunk stays in flight meanwhile) and are reduced in
+  float64, in fixed super-blocks of ``SUPER_BLOCK`` consecutive trajectories (two-pass moments inside a block,
+  then Pébay's exact pairwise update of count, mean and central moments M2, M3, M4, block after block in index
+  order). The reduction therefore sees the same numbers in the same order for any chunking: results are
+  bitwise identical across chunk sizes and device counts, and memory does not grow with N.
+- Quantiles are streamed with a fixed-bin histogram per recorded element, in u = asinh(value / quantile_scale) over
+  [−U, U], U = asinh(bound / quantile_scale): linear near 0, logarithmic in the tails, so one histogram covers
+  values from 1e-3 · scale to the divergence bound with a relative resolution of about 2U / bins (≈ 0.6 % at the
+  defaults) and an absolute one of 2U / bins · scale near 0, interpolated linearly inside a bin. Counts are
+  integers, so they combine exactly; memory is bins × elements, independent of N. (Keeping every recorded value
+  for exact quantiles would grow with N.)
+- Divergence: an element is diverged from the first recorded step where it is non-finite or beyond ±``bound``
+  (trajectory functions should also freeze such states, as :func:`simulate`'s users do, so nothing overflows).
+  Diverged elements are counted per recorded step (``*_diverged_fraction``) and EXCLUDED from every estimate:
+  means, variances, intervals and quantiles are over the ``*_count`` elements still finite and within the bound.
+  No NaN reaches the output: estimates with no surviving elements are 0 with count 0.
+- Confidence intervals are the normal approximation at level ``confidence``: mean ± z √(s²/n), and for the
+  variance s² ± z √((m₄ − s⁴ (n − 3)/(n − 1)) / n) (m₄ the fourth central moment). Both need the higher moments to
+  be finite; they are not valid for heavy-tailed samples.
+- Ctrl-C keeps every finished trajectory: the result has ``attrs["complete"] == 0`` and the count done.
+
+PRNG (measured on this 2-core AMD EPYC CPU, jax 0.10.2, float32 normals drawn in blocks of 32 per trajectory from
+index-derived keys, 4096 trajectories × 256 steps on one device, median of 5 on a shared machine): philox4x32
+2.65e8 normals/s, threefry2x32 1.61e8, philox2x32 1.43e8, threefry4x32 0.58e8, rbg 0.26e8, unsafe_rbg 0.29e8.
+rbg and unsafe_rbg are slower under vmap and their draws for one key change with the batch it is vmapped in, so they
+break the index-derived-key property. philox4x32 is the fastest, but in jax 0.10.2 its ``mulhi`` (lowered to
+``chlo.mulhi``) fails to compile in any multi-device program ("Unable to convert MHLO to StableHLO", under
+``shard_map`` and under plain ``jit`` sharding alike), so it is accepted only when JAX sees one device;
+threefry2x32, the fastest generator that works on every mesh, is the default. ``benchmarks/mc_throughput.py``
+re-measures them.
+
+:func:`simulate` is the time loop for trajectory functions: it draws normals in blocks of ``block`` steps
+(``fold_in(key, block index)``, so the noise of step t never depends on what is recorded) and records at arbitrary
+steps. :func:`scalar` and :func:`scalar_sweep` are the noisy-input problem of :mod:`sim.noisy` on this engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import statistics
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax import lax
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+from sim import noisy, runtime
+from sim.grid import MAX_POINTS, Grid
+from sim.validate import InputError, check_in_interval, check_int, check_positive_finite
+
+PRNGS = ("threefry2x32", "philox4x32")  # counter-based: draws for a key do not depend on the batch
+SINGLE_DEVICE_PRNGS = ("philox4x32",)  # jax 0.10.2 cannot compile their mulhi in multi-device programs
+DEFAULT_PRNG = "threefry2x32"
+DEFAULT_CHUNK = 4096
+MIN_CHUNK = 8
+DEFAULT_BLOCK = 32
+DEFAULT_BOUND = 1e10
+DEFAULT_BINS = 8192
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+SUPER_BLOCK = 1024
+MAX_TRAJECTORIES = 2**32
+MAX_STEPS = 2**24
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The time loop of a trajectory
+
+
+def simulate(step, init, key, *, steps: int, record_steps, block: int = DEFAULT_BLOCK, noise_shape=(), dtype=None):
+    """Run ``state ← step(state, z_t)`` for t = 0 … steps − 1 and return the states at ``record_steps``.
+
+    The noise z_t ~ N(0, I) of shape ``noise_shape`` is drawn in blocks: step t uses row t mod ``block`` of
+    ``normal(fold_in(key, t // block), (block, *noise_shape))``, so it depends only on (key, t, block), never on
+    what is recorded or how trajectories are batched.
+
+    The loop is a ``lax.scan`` over the recorded steps (its outputs are the records: no scatter, no stacked
+    per-step states); between two records a ``while_loop`` takes whole blocks of ``block`` unrolled steps on one
+    draw (the fast path) and single steps with the carried draw where a record or the end cuts a block. The loop
+    counter and the branch predicates depend only on t, which is the same for every trajectory, so under vmap
+    they stay scalar control flow and a block is one vectorized pass over the chunk.
+
+    Args:
+      step: ``step(state, z) -> state`` (pure; freeze diverged states inside it, e.g. ``where(|w| <= bound, …)``).
+      init: the initial state (a pytree of arrays).
+      key: this trajectory's PRNG key.
+      steps: number of steps (static).
+      record_steps: strictly increasing step numbers in [0, steps] (static); step 0 is ``init``.
+      block: steps per noise draw and per unrolled fast-path body (static).
+      noise_shape: shape of one step's noise.
+      dtype: float dtype of the noise (default: the dtype of the first leaf of ``init``).
+
+    Returns:
+      The pytree of ``init`` with a leading axis of len(record_steps).
+    """
+    record = np.asarray(record_steps, dtype=np.int32)
+    if record.size == 0 or record[-1] > steps:
+        raise ValueError(f"record_steps must lie in [0, {steps}]")
+    dtype = dtype or jax.tree.leaves(init)[0].dtype
+
+    def draw(t):
+        return jax.random.normal(jax.random.fold_in(key, (t // block).astype(jnp.uint32)), (block, *noise_shape), dtype)
+
+    def segment(carry, end):
+        def advance(c):
+            state, t, z = c
+            z = lax.cond(t % block == 0, draw, lambda _: z, t)
+
+            def whole_block(state):
+                for k in range(block):
+                    state = step(state, z[k])
+                return state, t + block
+
+            def one_step(state):
+                return step(state, lax.dynamic_index_in_dim(z, t % block, keepdims=False)), t + 1
+
+            state, t = lax.cond((t % block == 0) & (t + block <= end), whole_block, one_step, state)
+            return state, t, z
+
+        carry = lax.while_loop(lambda c: c[1] < end, advance, carry)
+        return carry, carry[0]
+
+    z0 = jnp.zeros((block, *noise_shape), dtype)
+    _, states = lax.scan(segment, (init, jnp.int32(0), z0), record)
+    return states
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The engine
+
+
+def monte_carlo(
+    trajectory,
+    *,
+    trajectories: int,
+    record_steps,
+    args=(),
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+    quantiles=DEFAULT_QUANTILES,
+    quantile_of=None,
+    quantile_scale: float = 1.0,
+    bins: int = DEFAULT_BINS,
+    sample_paths: int = 0,
+    bound: float = DEFAULT_BOUND,
+    confidence: float = 0.95,
+    prng: str = DEFAULT_PRNG,
+    dims=None,
+    progress: bool = True,
+    desc: str = "monte carlo",
+) -> xr.Dataset:
+    """Estimate means, variances, confidence intervals and quantiles of ``trajectory`` over random keys.
+
+    Args:
+      trajectory: ``trajectory(key, *args) -> dict[str, array]``, each array of shape [len(record_steps), ...].
+        It must be a function JAX can trace and vmap; pass parameters through ``args`` (replicated arrays) so
+        that new values reuse the compiled kernel.
+      trajectories: N ≥ 1 (at most 2³²: the index is folded into the key as uint32).
+      record_steps: the step numbers of the leading axis (strictly increasing, ≥ 0): the ``step`` coordinate.
+      args: a tuple of arrays (pytrees) passed to every trajectory.
+      seed: integer in [0, 2³²).
+      chunk_size: trajectories per device per compiled call (≥ 8).
+      quantiles: probabilities in [0, 1] (empty: no histograms).
+      quantile_of: names of the outputs to histogram (default: all).
+      quantile_scale: the linear-to-logarithmic crossover of the histogram bins (the values' typical size).
+      bins: histogram bins (≥ 16).
+      sample_paths: also return the recorded values of trajectories 0 … sample_paths − 1.
+      bound: divergence bound on |value|.
+      confidence: level of the confidence intervals, in (0, 1).
+      prng: one of ``PRNGS``.
+      dims: optional mapping from output name to names of its trailing dimensions.
+      progress: show a tqdm bar (advanced as chunks finish).
+      desc: the bar's label.
+
+    Returns:
+      ``xarray.Dataset`` with coordinate ``step`` (and ``quantile``, ``path``) and, for each output ``name``:
+      ``name_mean``, ``name_var`` (unbiased), ``name_mean_ci_low/high``, ``name_var_ci_low/high``, ``name_count``
+      (elements in the estimates), ``name_diverged_fraction``, ``name_quantile`` and, if asked,
+      ``name_paths`` with ``name_path_diverged``.
+    """
+    spec = _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, bound)
+    check_in_interval("confidence", confidence, 0.0, 1.0, closed_high=False)
+    check_positive_finite("quantile_scale", quantile_scale)
+    if prng not in PRNGS:
+        raise InputError("prng", f"must be one of {', '.join(PRNGS)} (counter-based), got {prng!r}")
+    if prng in SINGLE_DEVICE_PRNGS and jax.device_count() > 1:
+        raise InputError(
+            "prng", f"{prng} does not compile on several devices in jax {jax.__version__}; use threefry2x32"
+        )
+    shapes = _output_shapes(trajectory, args, prng, len(spec["record_steps"]))
+    quantile_of = tuple(shapes) if quantile_of is None else tuple(quantile_of)
+    for name in quantile_of:
+        if name not in shapes:
+            raise InputError("quantile_of", f"{name!r} is not an output of the trajectory ({', '.join(shapes)})")
+    dims = dict(dims or {})
+    for name, shape in shapes.items():
+        names = tuple(dims.get(name, (f"{name}_dim_{i}" for i in range(len(shape) - 1))))
+        if len(names) != len(shape) - 1:
+            raise InputError("dims", f"{name} has trailing shape {shape[1:]}, got dimension names {names}")
+        dims[name] = names
+
+    n_dev = jax.device_count()
+    per_call = chunk_size * n_dev
+    run = _runner(trajectory, prng)
+    acc = _Accumulator(shapes, spec, quantile_of, bins, quantile_scale, bound)
+    seed_arr = np.uint32(spec["seed"])
+    args = jax.tree.map(jnp.asarray, tuple(args))
+    pending: collections.deque = collections.deque()
+    bar = tqdm(total=trajectories, unit="traj", unit_scale=True, disable=not progress, desc=desc)
+
+    def collect():
+        start, out = pending.popleft()
+        n = min(per_call, trajectories - start)
+        values = {name: np.asarray(v)[:n] for name, v in out.items()}
+        acc.feed(values, start)
+        bar.update(n)
+
+    complete = True
+    try:
+        for start in range(0, trajectories, per_call):
+            idx = ((start + np.arange(per_call, dtype=np.int64)) % MAX_TRAJECTORIES).astype(np.uint32)
+            pending.append((start, run(idx, seed_arr, args)))
+            if len(pending) > 1:  # keep one chunk in flight while the previous one is reduced on the host
+                collect()
+        while pending:
+            collect()
+    except KeyboardInterrupt:
+        complete = False
+        kept = acc.done + acc.state["n_rows"]
+        bar.write(f"interrupted: keeping {kept:,} of {trajectories:,} finished trajectories")
+    finally:
+        bar.close()
+    acc.finish()
+    z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+    attrs = {
+        "trajectories": trajectories,
+        "trajectories_done": acc.done,
+        "complete": int(complete),
+        "seed": spec["seed"],
+        "prng": prng,
+        "key_derivation": "fold_in(key(seed, prng), global trajectory index)",
+        "chunk_size": chunk_size,
+        "super_block": SUPER_BLOCK,
+        "confidence": confidence,
+        "ci_method": "normal approximation: mean ± z sqrt(s2/n); var ± z sqrt((m4 - s4 (n-3)/(n-1)) / n)",
+        "divergence_bound": bound,
+        "divergence": "an element is diverged from the first recorded step where it is non-finite or |value| > "
+        "bound; diverged elements are excluded from mean, var, CIs and quantiles (name_count counts the rest) and "
+        "counted in name_diverged_fraction",
+        "quantile_method": f"histogram of asinh(value / quantile_scale), {bins} bins over ±asinh(bound / "
+        "quantile_scale), linear interpolation inside a bin",
+        "quantile_scale": quantile_scale,
+        "bins": bins,
+        **runtime.provenance(),
+    }
+    return acc.dataset(dims, z, spec["record_steps"], attrs)
+
+
+def _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, bound):
+    trajectories = check_int("trajectories", trajectories, minimum=1, maximum=MAX_TRAJECTORIES)
+    rec = np.asarray(record_steps)
+    if rec.ndim != 1 or rec.size == 0:
+        raise InputError("record_steps", "must be a non-empty 1-D list of step numbers")
+    for r in rec:
+        check_int("record_steps", r, minimum=0)
+    rec = rec.astype(np.int64)
+    if np.any(np.diff(rec) <= 0):
+        raise InputError("record_steps", f"must be strictly increasing, got {rec.tolist()}")
+    seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
+    check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
+    q = np.asarray(quantiles, dtype=np.float64).ravel()
+    if q.size:
+        check_in_interval("quantiles", q, 0.0, 1.0, closed_low=True, closed_high=True)
+    check_int("bins", bins, minimum=16)
+    check_int("sample_paths", sample_paths, minimum=0, maximum=trajectories)
+    check_positive_finite("bound", bound)
+    return {"record_steps": rec, "seed": seed, "quantiles": q, "sample_paths": int(sample_paths)}
+
+
+def _output_shapes(trajectory, args, prng, n_rec) -> dict[str, tuple[int, ...]]:
+    """Trace ``trajectory`` abstractly (no compilation) and check its outputs."""
+    leaves, treedef = jax.tree.flatten(tuple(args))
+    signature = tuple((np.shape(a), str(jnp.result_type(a))) for a in leaves)
+    return _traced_shapes(trajectory, prng, n_rec, treedef, signature)
+
+
+@functools.lru_cache(maxsize=256)
+def _traced_shapes(trajectory, prng, n_rec, treedef, signature) -> dict[str, tuple[int, ...]]:
+    """:func:`_output_shapes` for one abstract signature of the args (tracing costs ~50 ms: done once)."""
+    abstract = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in signature])
+    try:
+        out = jax.eval_shape(lambda k, a: trajectory(k, *a), jax.random.key(0, dtype=prng), abstract)
+    except Exception as err:  # the user's function failed to trace: say so in the engine's terms
+        raise InputError("trajectory", f"cannot be traced with these args: {type(err).__name__}: {err}") from err
+    if not isinstance(out, dict) or not out or not all(isinstance(k, str) for k in out):
+        raise InputError("trajectory", "must return a non-empty dict mapping names to arrays")
+    shapes = {}
+    for name, leaf in out.items():
+        if not hasattr(leaf, "shape") or not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise InputError("trajectory", f"output {name!r} must be a float array")
+        if len(leaf.shape) == 0 or leaf.shape[0] != n_rec:
+            raise InputError(
+                "trajectory",
+                f"output {name!r} has shape {leaf.shape}; its leading axis must be the {n_rec} recorded steps",
+            )
+        shapes[name] = tuple(leaf.shape)
+    return shapes
+
+
+@functools.lru_cache(maxsize=64)
+def _runner(trajectory, prng: str):
+    """The chunk kernel: keys from global indices, vmapped trajectories, sharded over every device, jitted."""
+
+    def chunk(idx, seed, args):
+        base = jax.random.key(seed, dtype=prng)
+        keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(idx)
+        return jax.vmap(lambda k: trajectory(k, *args))(keys)
+
+    sharded = jax.shard_map(
+        chunk, mesh=runtime.mesh(), in_specs=(P("points"), P(), P()), out_specs=P("points"), check_vma=False
+    )
+    return jax.jit(sharded)
+
+
+class _Accumulator:
+    """Host-side float64 reduction in fixed super-blocks of trajectories (see the module docstring).
+
+    All state lives in ``self.state`` and is replaced in one assignment per super-block, so a Ctrl-C between two
+    statements never leaves it half-updated.
+    """
+
+    def __init__(self, shapes, spec, quantile_of, bins, scale, bound):
+        self.shapes, self.quantile_of, self.bins, self.scale, self.bound = shapes, quantile_of, bins, scale, bound
+        self.quantiles, self.n_paths = spec["quantiles"], spec["sample_paths"]
+        self.u_max = float(np.arcsinh(bound / scale))
+        zeros = {name: np.zeros(shape) for name, shape in shapes.items()}
+        self.state = {
+            "done": 0,
+            "rows": {name: [] for name in shapes},
+            "n_rows": 0,
+            "moments": {name: (zeros[name],) * 5 for name in shapes},  # n, mean, M2, M3, M4
+            "diverged": {name: np.zeros(shape, np.int64) for name, shape in shapes.items()},
+            "hist": {
+                name: np.zeros((int(np.prod(shapes[name])), bins), np.int64)
+                for name in quantile_of
+                if self.quantiles.size
+            },
+            "paths": {name: [] for name in shapes},
+        }
+
+    @property
+    def done(self) -> int:
+        return self.state["done"]
+
+    def feed(self, values: dict, start: int) -> None:
+        state = dict(self.state)
+        n = len(next(iter(values.values())))
+        if start < self.n_paths:
+            state["paths"] = {k: [*v, values[k][: self.n_paths - start]] for k, v in state["paths"].items()}
+        state["rows"] = {k: [*v, values[k]] for k, v in state["rows"].items()}
+        state["n_rows"] += n
+        self.state = self._reduce(state, final=False)
+
+    def finish(self) -> None:
+        self.state = self._reduce(dict(self.state), final=True)
+
+    def _reduce(self, state, final: bool):
+        n_rows = state["n_rows"]
+        if n_rows < SUPER_BLOCK and not (final and n_rows):
+            return state
+        rows = {k: np.concatenate(v) for k, v in state["rows"].items()}
+        moments, diverged, hist = dict(state["moments"]), dict(state["diverged"]), dict(state["hist"])
+        start = 0
+        while n_rows - start >= SUPER_BLOCK or (final and start < n_rows):
+            stop = min(start + SUPER_BLOCK, n_rows)
+            for name, x in rows.items():
+                block = x[start:stop]
+                bad = ~np.isfinite(block) | ~(np.abs(block) <= self.bound)
+                div = np.logical_or.accumulate(bad, axis=1)
+                diverged[name] = diverged[name] + div.sum(axis=0)
+                moments[name] = _merge(moments[name], _block_moments(block, ~div))
+                if name in hist:
+                    hist[name] = hist[name] + self._histogram(block, ~div)
+            state["done"] += stop - start
+            start = stop
+        state.update(moments=moments, diverged=diverged, hist=hist, n_rows=n_rows - start)
+        state["rows"] = {k: [v[start:]] if start < n_rows else [] for k, v in rows.items()}
+        return state
+
+    def _histogram(self, block, valid):
+        u = np.arcsinh(np.where(valid, block, 0).astype(np.float64) / self.scale)
+        b = np.clip(((u + self.u_max) / (2 * self.u_max) * self.bins).astype(np.int64), 0, self.bins - 1)
+        elem = np.broadcast_to(np.arange(int(np.prod(block.shape[1:]))).reshape(block.shape[1:]), block.shape)
+        flat = (elem * self.bins + b)[valid]
+        n_elem = int(np.prod(block.shape[1:]))
+        return np.bincount(flat, minlength=n_elem * self.bins).reshape(n_elem, self.bins)
+
+    def _quantiles(self, counts, shape):
+        total = counts.sum(axis=1)
+        cum = np.cumsum(counts, axis=1)
+        width = 2 * self.u_max / self.bins
+        out = np.zeros((self.quantiles.size, counts.shape[0]))
+        for i, q in enumerate(self.quantiles):
+            target = q * total
+            # first bin whose cumulative count reaches the target (and holds data: q = 0 gives the lowest value)
+            b = np.minimum(np.argmax(cum >= np.maximum(target, 0.5)[:, None], axis=1), self.bins - 1)
+            below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[:, None], 1)[:, 0], 0)
+            inside = np.take_along_axis(counts, b[:, None], 1)[:, 0]
+            frac = np.clip((target - below) / np.maximum(inside, 1), 0, 1)
+            u = -self.u_max + (b + frac) * width
+            out[i] = np.where(total > 0, self.scale * np.sinh(u), 0.0)
+        return out.reshape(self.quantiles.size, *shape)
+
+    def _paths(self, name, shape) -> np.ndarray:
+        parts = self.state["paths"][name]
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, *shape))
+
+    def dataset(self, dims, z, record_steps, attrs) -> xr.Dataset:
+        data = {}
+        for name, shape in self.shapes.items():
+            d = ("step", *dims[name])
+            n, mean, m2, m3, m4 = self.state["moments"][name]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                var = np.where(n > 1, m2 / np.maximum(n - 1, 1), 0.0)
+                mean_se = np.where(n > 0, np.sqrt(var / np.maximum(n, 1)), 0.0)
+                fourth = np.where(n > 0, m4 / np.maximum(n, 1), 0.0)
+                var_se2 = (fourth - var * var * np.where(n > 1, (n - 3) / np.maximum(n - 1, 1), 1.0)) / np.maximum(n, 1)
+                var_se = np.where(n > 3, np.sqrt(np.maximum(var_se2, 0.0)), 0.0)
+            done = max(self.done, 1)
+            data[f"{name}_mean"] = (d, mean, {"description": "sample mean over non-diverged trajectories"})
+            data[f"{name}_var"] = (d, var, {"description": "unbiased sample variance over non-diverged trajectories"})
+            data[f"{name}_mean_ci_low"] = (d, mean - z * mean_se)
+            data[f"{name}_mean_ci_high"] = (d, mean + z * mean_se)
+            data[f"{name}_var_ci_low"] = (d, var - z * var_se)
+            data[f"{name}_var_ci_high"] = (d, var + z * var_se)
+            data[f"{name}_count"] = (d, n.astype(np.int64), {"description": "non-diverged trajectories"})
+            data[f"{name}_diverged_fraction"] = (d, self.state["diverged"][name] / done)
+            if name in self.state["hist"]:
+                q = self._quantiles(self.state["hist"][name], shape)
+                data[f"{name}_quantile"] = (("quantile", *d), q, {"description": "histogram quantile (0: no data)"})
+            if self.n_paths:
+                paths = self._paths(name, shape)
+                bad = ~np.isfinite(paths) | ~(np.abs(paths) <= self.bound)
+                data[f"{name}_paths"] = (("path", *d), _forward_fill(paths, ~np.isfinite(paths)))
+                data[f"{name}_path_diverged"] = (("path", *d), np.logical_or.accumulate(bad, axis=1))
+        coords = {"step": record_steps}
+        if self.quantiles.size and self.state["hist"]:
+            coords["quantile"] = self.quantiles
+        if self.n_paths:
+            first = next(iter(self.shapes))
+            coords["path"] = np.arange(len(self._paths(first, self.shapes[first])))
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _block_moments(x, valid):
+    x = x.astype(np.float64)
+    n = valid.sum(axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.where(valid, x, 0.0).sum(axis=0) / np.maximum(n, 1)
+        d = np.where(valid, x - mean, 0.0)
+    d2 = d * d
+    return n, mean, d2.sum(axis=0), (d2 * d).sum(axis=0), (d2 * d2).sum(axis=0)
+
+
+def _merge(a, b):
+    """Pébay's (2008) exact update of (n, mean, M2, M3, M4) for the union of two samples (elementwise)."""
+    na, ma, a2, a3, a4 = a
+    nb, mb, b2, b3, b4 = b
+    n = na + nb
+    inv = 1 / np.maximum(n, 1)
+    d = mb - ma
+    nab = na * nb
+    mean = ma + d * nb * inv
+    m2 = a2 + b2 + d * d * nab * inv
+    m3 = a3 + b3 + d**3 * nab * (na - nb) * inv**2 + 3 * d * (na * b2 - nb * a2) * inv
+    m4 = (
+        a4
+        + b4
+        + d**4 * nab * (na * na - nab + nb * nb) * inv**3
+        + 6 * d * d * (na * na * b2 + nb * nb * a2) * inv**2
+        + 4 * d * (na * b3 - nb * a3) * inv
+    )
+    return n, mean, m2, m3, m4
+
+
+def _forward_fill(x, bad):
+    """Replace flagged entries along axis 1 by the last good one before them (0 if none)."""
+    idx = np.where(bad, 0, np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2)))
+    idx = np.maximum.accumulate(idx, axis=1)
+    out = np.take_along_axis(x, idx, axis=1)
+    return np.where(np.take_along_axis(bad, idx, axis=1), 0.0, out)
+
+
+def write(ds: xr.Dataset, path) -> None:
+    """Write a results dataset to netCDF4."""
+    ds.to_netcdf(path, engine="netcdf4")
+
+
+def read(path) -> xr.Dataset:
+    """Read a results file written by :func:`write` back into memory."""
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The scalar noisy-input problem (sim.noisy) on the engine
+
+
+def _check_problem(x, y, sigma, learning_rate, dtype):
+    check_finite("x", x)
+    check_finite("y", y)
+    sigma = check_positive_finite("sigma", sigma, allow_zero=True)
+    x = np.asarray(x, dtype=np.float64)
+    if np.any(np.broadcast_arrays(x * x + sigma * sigma)[0] == 0):
+        raise InputError("sigma", "x and sigma cannot both be 0 (the gradient would vanish)")
+    check_positive_finite("learning_rate", learning_rate)
+    if dtype not in ("float32", "float64"):
+        raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
+
+
+def check_finite(name: str, values) -> np.ndarray:
+    """Require every value to be a finite real number."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(name, f"must be a real number, got {values!r}") from None
+    if arr.size == 0:
+        raise InputError(name, "is empty")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(name, f"must be finite, got {arr[~np.isfinite(arr)].flat[0]:g}")
+    return arr
+
+
+def _check_steps(steps, record_steps, block):
+    steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
+    check_int("block", block, minimum=1, maximum=256)
+    if record_steps is None:
+        record_steps = np.unique(np.linspace(0, steps, min(steps, 100) + 1).round().astype(np.int64))
+    rec = np.asarray(record_steps)
+    if rec.ndim != 1 or rec.size == 0:
+        raise InputError("record_steps", "must be a non-empty 1-D list of step numbers")
+    for r in rec:
+        check_int("record_steps", r, minimum=0, maximum=steps)
+    rec = rec.astype(np.int64)
+    if np.any(np.diff(rec) <= 0):
+        raise InputError("record_steps", f"must be strictly increasing, got {rec.tolist()}")
+    return steps, tuple(int(r) for r in rec)
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_trajectory(steps: int, record: tuple[int, ...], block: int):
+    def trajectory(key, params):
+        x, y, sigma, eta, bound = (params[i] for i in range(5))
+
+        def step(w, z):
+            xt = x + sigma * z
+            return jnp.where(jnp.abs(w) <= bound, w - eta * xt * (xt * w - y), w)  # frozen once beyond the bound
+
+        w0 = jnp.zeros((), params.dtype)
+        return {"w": simulate(step, w0, key, steps=steps, record_steps=record, block=block)}
+
+    return trajectory
+
+
+def scalar(
+    *,
+    x: float,
+    y: float,
+    sigma: float,
+    learning_rate: float,
+    steps: int,
+    trajectories: int,
+    record_steps=None,
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+    quantiles=DEFAULT_QUANTILES,
+    sample_paths: int = 0,
+    bound: float = DEFAULT_BOUND,
+    confidence: float = 0.95,
+    block: int = DEFAULT_BLOCK,
+    bins: int = DEFAULT_BINS,
+    dtype: str = "float32",
+    prng: str = DEFAULT_PRNG,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Monte Carlo of scalar SGD with noisy inputs beside the exact moments of :mod:`sim.noisy`.
+
+    w_{t+1} = w_t − η x̃_t (x̃_t w_t − y), x̃_t = x + σ N_t, N_t ~ N(0, 1) i.i.d., w₀ = 0 (EECS 182 Sp23 HW2 Q3).
+    A run whose |w| leaves ``bound`` is frozen there and counted as diverged (excluded from the estimates).
+
+    Args:
+      x, y: the data point; sigma: the input-noise standard deviation σ ≥ 0; learning_rate: η > 0.
+      steps: T ≥ 1; trajectories: N ≥ 1.
+      record_steps: steps in [0, T] to estimate at (default: about 100 evenly spaced, with 0 and T).
+      block: steps per noise draw. Other arguments as in :func:`monte_carlo`.
+
+    Returns:
+      The :func:`monte_carlo` dataset for ``w`` (``w_mean``, ``w_var``, their CIs, ``w_quantile``, …) plus
+      ``exact_mean``, ``exact_var`` and ``exact_second_moment`` at the recorded steps (+inf where the exact
+      variance overflows float64), and the thresholds and limits as attrs.
+    """
+    _check_problem(x, y, sigma, learning_rate, dtype)
+    for name, value in (("x", x), ("y", y), ("sigma", sigma), ("learning_rate", learning_rate)):
+        if np.ndim(value) != 0:
+            raise InputError(name, "must be a scalar (use scalar_sweep for a grid)")
+    steps, record = _check_steps(steps, record_steps, block)
+    check_positive_finite("bound", bound)
+    kw = {"x": float(x), "y": float(y), "sigma": float(sigma), "learning_rate": float(learning_rate)}
+    a = kw["x"] ** 2 + kw["sigma"] ** 2
+    m_star = float(noisy.mean_limit(kw["x"], kw["y"], kw["sigma"]))
+    scale = max(abs(m_star), abs(kw["y"]) / np.sqrt(a), 1e-30)  # the size of typical w: where bins turn logarithmic
+    bound = float(np.asarray(bound, dtype))  # the kernel's freeze and the engine's check use the same value
+    params = np.asarray([kw["x"], kw["y"], kw["sigma"], kw["learning_rate"], bound], dtype=dtype)
+    ds = monte_carlo(
+        _scalar_trajectory(steps, record, block),
+        trajectories=trajectories,
+        record_steps=record,
+        args=(params,),
+        seed=seed,
+        chunk_size=chunk_size,
+        quantiles=quantiles,
+        quantile_scale=scale,
+        bins=bins,
+        sample_paths=sample_paths,
+        bound=bound,
+        confidence=confidence,
+        prng=prng,
+        progress=progress,
+        desc="noisy-input SGD",
+    )
+    t = np.asarray(record, dtype=np.float64)
+    ds = ds.assign(
+        exact_mean=("step", noisy.mean(t, **kw), {"description": "E w_t, closed form (sim.noisy.mean)"}),
+        exact_var=("step", noisy.variance(t, **kw), {"description": "Var w_t, closed form (sim.noisy.variance)"}),
+        exact_second_moment=("step", noisy.second_moment(t, **kw), {"description": "E w_t^2, closed form"}),
+    )
+    return ds.assign_attrs(
+        problem="noisy-input SGD: w <- w - eta x~ (x~ w - y), x~ = x + sigma N(0,1), w0 = 0 (EECS 182 Sp23 HW2 Q3)",
+        **kw,
+        steps=steps,
+        block=block,
+        dtype=dtype,
+        mean_limit=m_star,
+        variance_limit=float(noisy.variance_limit(kw["x"], kw["y"], kw["sigma"], kw["learning_rate"])),
+        mean_threshold=float(noisy.mean_threshold(kw["x"], kw["sigma"])),
+        variance_threshold=float(noisy.variance_threshold(kw["x"], kw["sigma"])),
+        mean_factor=float(noisy.mean_factor(kw["x"], kw["sigma"], kw["learning_rate"])),
+        second_moment_factor=float(noisy.second_moment_factor(kw["x"], kw["sigma"], kw["learning_rate"])),
+        lyapunov_exponent=float(noisy.lyapunov_exponent(kw["x"], kw["sigma"], kw["learning_rate"])),
+    )
+
+
+SWEEP_AXES = ("learning_rate", "sigma", "x")
+SWEEP_FIELDS = {
+    "mean_factor": "Monte Carlo estimate of p = E[1 - eta x~^2] over all N T draws (E w_t - m* shrinks by p per step)",
+    "second_moment_factor": "Monte Carlo estimate of q = E[(1 - eta x~^2)^2] over all N T draws (growth of E w^2)",
+    "lyapunov": "Monte Carlo estimate of lambda = E log|1 - eta x~^2| over all N T draws (|A| floored at the dtype's "
+    "eps): single runs settle iff lambda < 0",
+    "mean_converges": "|mean_factor| < 1",
+    "variance_bounded": "second_moment_factor < 1",
+    "runs_settle": "lyapunov < 0",
+    "w_mean": "sample mean of w_T over non-diverged runs",
+    "w_var": "sample variance of w_T over non-diverged runs (unreliable where the variance is heavy-tailed)",
+    "w_second_moment_growth": "log(sample E w_T^2 / sample E w_{T/2}^2) / (T - T/2): the naive pathwise growth rate "
+    "of the second moment (biased low where rare runs carry it; compare log q)",
+    "diverged_fraction": "fraction of runs with |w| beyond the bound by step T",
+    "exact_mean_factor": "p = 1 - eta (x^2 + sigma^2)",
+    "exact_second_moment_factor": "q = 1 - 2 eta (x^2 + sigma^2) + eta^2 (x^4 + 6 x^2 sigma^2 + 3 sigma^4)",
+    "theory_mean_converges": "eta < 2 / (x^2 + sigma^2)",
+    "theory_variance_bounded": "eta < 2 (x^2 + sigma^2) / (x^4 + 6 x^2 sigma^2 + 3 sigma^4)",
+    "exact_mean": "E w_T (closed form)",
+    "exact_var": "Var w_T (closed form; inf where it overflows)",
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _sweep_trajectory(steps: int, record: tuple[int, ...], block: int):
+    def trajectory(key, points, y, bound):
+        eps = jnp.finfo(points.dtype).eps
+
+        def one(point):
+            x, sigma, eta = point[0], point[1], point[2]
+
+            def step(state, z):
+                w, sa, sa2, slog = state
+                xt = x + sigma * z
+                a = 1 - eta * xt * xt
+                w = jnp.where(jnp.abs(w) <= bound, a * w + eta * xt * y, w)
+                return w, sa + a, sa2 + a * a, slog + jnp.log(jnp.maximum(jnp.abs(a), eps))
+
+            zero = jnp.zeros((), points.dtype)
+            # the key is shared by every point: common random numbers, drawn once per trajectory and block
+            w, sa, sa2, slog = simulate(step, (zero,) * 4, key, steps=steps, record_steps=record, block=block)
+            return {"w": w, "A": sa, "A2": sa2, "logA": slog}
+
+        return {k: v.T for k, v in jax.vmap(one)(points).items()}  # [record, point]
+
+    return trajectory
+
+
+def scalar_sweep(
+    grid: Grid,
+    *,
+    steps: int,
+    trajectories: int,
+    x: float | None = None,
+    y: float = 1.0,
+    seed: int = 0,
+    chunk_size: int = 256,
+    point_chunk: int = 256,
+    bound: float = DEFAULT_BOUND,
+    confidence: float = 0.95,
+    quantiles=(0.05, 0.5, 0.95, 0.99),
+    bins: int = 2048,
+    block: int = DEFAULT_BLOCK,
+    dtype: str = "float32",
+    prng: str = DEFAULT_PRNG,
+    max_points: int = MAX_POINTS,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Monte Carlo over a grid of (learning_rate, sigma[, x]): do the mean and the variance settle?
+
+    Every grid point runs the same N keys (common random numbers) for T steps. Per point it estimates, from all
+    N·T draws of A = 1 − η x̃², the factors p = E A (E w_t − m* shrinks by p per step) and q = E A² (E w_t² grows
+    by q), each with a confidence interval, and λ = E log|A| (single runs settle iff λ < 0); and, pathwise,
+    the mean, variance, quantiles and diverged fraction of w_T, with the naive growth rate of the sample second
+    moment between T/2 and T.
+
+    Why the factors and not only the sample moments of w_T: between the two thresholds Var w_t → ∞ but it is
+    carried by rare runs (λ < 0 there: typical runs settle into a heavy-tailed stationary law), so the sample
+    second moment of N runs underestimates E w_T² by orders of magnitude once T is more than a few steps; the
+    per-step factors are plain averages of light-tailed draws and locate both thresholds to within their CIs.
+
+    Args:
+      grid: axes ``learning_rate`` and ``sigma`` (and optionally ``x``), e.g. from :func:`sim.grid.parse_axis`.
+      steps: T ≥ 2 (records at T/2 and T). trajectories: N ≥ 1 per point.
+      x: the data point when the grid has no ``x`` axis (default 1). y: the target.
+      chunk_size: trajectories per device per call; point_chunk: grid points per engine call (padded: one
+        compile for any grid).
+      Other arguments as in :func:`monte_carlo`.
+
+    Returns:
+      ``xarray.Dataset`` over the grid's dimensions with the variables of ``SWEEP_FIELDS`` (factors with
+      ``_ci_low``/``_ci_high``), ``w_quantile`` (dims quantile × grid) and attrs.
+    """
+    names = grid.names
+    for name in names:
+        if name not in SWEEP_AXES:
+            raise InputError(name, f"is not an axis of the noisy-input sweep (axes: {', '.join(SWEEP_AXES)})")
+    for name in ("learning_rate", "sigma"):
+        if name not in names:
+            raise InputError(name, "the sweep needs a value or an axis for it")
+    if "x" in names and x is not None:
+        raise InputError("x", "give either an x axis or the keyword x, not both")
+    x = 1.0 if x is None else x
+    for axis in grid.axes:
+        if axis.name == "learning_rate":
+            check_positive_finite("learning_rate", axis.values)
+        elif axis.name == "sigma":
+            check_positive_finite("sigma", axis.values, allow_zero=True)
+    if np.ndim(x) != 0 or np.ndim(y) != 0:
+        raise InputError("x" if np.ndim(x) else "y", "must be a scalar (use an x axis to vary x)")
+    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
+    steps, record = _check_steps(steps, (steps // 2, steps), block)
+    check_int("point_chunk", point_chunk, minimum=1)
+    check_positive_finite("bound", bound)
+    grid.check_budget(max_points)
+    vals = grid.values_at(np.arange(grid.size))
+    xs = vals.get("x", np.full(grid.size, float(x)))
+    _check_problem(xs, y, vals["sigma"], vals["learning_rate"], dtype)
+
+    traj = _sweep_trajectory(steps, record, block)
+    bound = float(np.asarray(bound, dtype))  # the kernel's freeze and the engine's check use the same value
+    points = np.stack([xs, vals["sigma"], vals["learning_rate"]], axis=1)
+    out: dict[str, np.ndarray] = {}
+    computed = np.zeros(grid.size, dtype=bool)
+    bar = tqdm(total=grid.size, unit="pt", disable=not progress, desc="noisy-input sweep")
+    complete = True
+    attrs = {}
+    try:
+        for start in range(0, grid.size, point_chunk):
+            chunk = points[start : start + point_chunk]
+            n = len(chunk)
+            padded = np.pad(chunk, ((0, point_chunk - n), (0, 0)), mode="edge").astype(dtype)
+            ds = monte_carlo(
+                traj,
+                trajectories=trajectories,
+                record_steps=record,
+                args=(padded, np.asarray(y, dtype), np.asarray(bound, dtype)),
+                seed=seed,
+                chunk_size=chunk_size,
+                quantiles=quantiles,
+                quantile_of=("w",),
+                quantile_scale=max(abs(float(y)), 1e-30),
+                bins=bins,
+                bound=bound,
+                confidence=confidence,
+                prng=prng,
+                dims={k: ("point",) for k in ("w", "A", "A2", "logA")},
+                progress=False,
+            )
+            attrs = {**ds.attrs, "quantiles": ds["quantile"].values if "quantile" in ds.coords else []}
+            if not ds.attrs["complete"]:
+                raise KeyboardInterrupt
+            for name, arr in _sweep_summaries(ds, steps).items():
+                if name not in out:
+                    out[name] = np.zeros(arr.shape[:-1] + (grid.size,), dtype=arr.dtype)
+                out[name][..., start : start + n] = arr[..., :n]
+            computed[start : start + n] = True
+            bar.update(n)
+    except KeyboardInterrupt:
+        complete = False
+        bar.write(f"interrupted: keeping {int(computed.sum()):,} of {grid.size:,} finished points")
+    finally:
+        bar.close()
+    return _sweep_dataset(grid, out, computed, complete, points, y, steps, trajectories, attrs)
+
+
+def _sweep_summaries(ds: xr.Dataset, steps: int) -> dict[str, np.ndarray]:
+    last = {k: ds[k].values[-1] for k in ds.data_vars if k.startswith(("A", "logA", "w_")) and "paths" not in k}
+    res = {}
+    for leaf, name in (("A", "mean_factor"), ("A2", "second_moment_factor"), ("logA", "lyapunov")):
+        res[name] = last[f"{leaf}_mean"] / steps
+        res[f"{name}_ci_low"] = last[f"{leaf}_mean_ci_low"] / steps
+        res[f"{name}_ci_high"] = last[f"{leaf}_mean_ci_high"] / steps
+    res["mean_converges"] = np.abs(res["mean_factor"]) < 1
+    res["variance_bounded"] = res["second_moment_factor"] < 1
+    res["runs_settle"] = res["lyapunov"] < 0
+    n = ds["w_count"].values
+    second = ds["w_mean"].values ** 2 + ds["w_var"].values * np.where(n > 1, (n - 1) / np.maximum(n, 1), 0)
+    half, end = second
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.where((half > 0) & (end > 0), np.log(end / half) / (steps - steps // 2), 0.0)
+    res.update(
+        w_mean=last["w_mean"],
+        w_var=last["w_var"],
+        w_second_moment_growth=growth,
+        w_count=last["w_count"],
+        diverged_fraction=last["w_diverged_fraction"],
+        w_quantile=ds["w_quantile"].values[:, -1],
+    )
+    return res
+
+
+def _sweep_dataset(grid, out, computed, complete, points, y, steps, trajectories, engine_attrs) -> xr.Dataset:
+    dims = grid.names
+    shape = grid.shape
+    xs, sigma, eta = points[:, 0], points[:, 1], points[:, 2]
+    kw = {"x": xs, "y": float(y), "sigma": sigma, "learning_rate": eta}
+    exact = {
+        "exact_mean_factor": noisy.mean_factor(xs, sigma, eta),
+        "exact_second_moment_factor": noisy.second_moment_factor(xs, sigma, eta),
+        "theory_mean_converges": eta < noisy.mean_threshold(xs, sigma),
+        "theory_variance_bounded": eta < noisy.variance_threshold(xs, sigma),
+        "exact_mean": noisy.mean(float(steps), **kw),
+        "exact_var": noisy.variance(float(steps), **kw),
+    }
+    data = {}
+    for name, arr in {**out, **exact}.items():
+        lead = ("quantile",) if arr.ndim == 2 else ()
+        desc = SWEEP_FIELDS.get(name.removesuffix("_ci_low").removesuffix("_ci_high"), "")
+        data[name] = ((*lead, *dims), arr.reshape(arr.shape[:-1] + shape), {"description": desc} if desc else {})
+    if not complete:
+        data["computed"] = (dims, computed.reshape(shape), {"description": "point was finished"})
+    coords = grid.coords()
+    if "w_quantile" in out:
+        coords["quantile"] = np.asarray(engine_attrs.get("quantiles", []), dtype=np.float64)
+    keep = ("seed", "prng", "key_derivation", "confidence", "ci_method", "divergence_bound", "divergence", "bins")
+    attrs = {k: engine_attrs[k] for k in keep if k in engine_attrs}
+    attrs.update(
+        problem="noisy-input SGD sweep: w <- w - eta x~ (x~ w - y), x~ = x + sigma N(0,1), w0 = 0",
+        axes=json.dumps({a.name: a.spec for a in grid.axes}),
+        y=float(y),
+        steps=steps,
+        trajectories=trajectories,
+        common_random_numbers="every grid point uses the same N trajectory keys",
+        complete=int(complete),
+        **runtime.provenance(),
+    )
+    if "x" not in dims:
+        attrs["x"] = float(points[0, 0])
+    return xr.Dataset(data, coords=coords, attrs=attrs)
