@@ -4,7 +4,7 @@ Run from the repository root (``python benchmarks/mc_throughput.py``; ``--quick`
 plus compilation). Like every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX starts, so
 each CPU core is one JAX device. Everything is float32. In one run it measures:
 
-1. ``sim.montecarlo.scalar`` end to end (progress off): N trajectories × T steps with the default estimator (mean,
+1. ``sim.noisy_sgd.scalar`` end to end (progress off): N trajectories × T steps with the default estimator (mean,
    variance, both CIs, histogram quantiles at ``--records`` recorded steps; the divergence check every step), the
    first call (compilation, caches cleared) timed apart from ``--repeats`` warm calls: median, min and max. Also the
    compiled chunk kernel alone on the same trajectories (no host reduction), to show what the reduction costs.
@@ -79,18 +79,19 @@ def time_sim(n: int, steps: int, records: tuple[int, ...], chunk: int, block: in
     import numpy as np
 
     from sim import montecarlo as mc
+    from sim import noisy_sgd
 
     kw = {**PROBLEM, "steps": steps, "trajectories": n, "record_steps": records, "chunk_size": chunk, "block": block}
     kw["progress"] = False
     mc._runner.cache_clear()
-    mc._scalar_trajectory.cache_clear()
+    noisy_sgd._scalar_trajectory.cache_clear()
     with Timed() as first:
-        ds = mc.scalar(**kw)
-    times, load = repeat(lambda: mc.scalar(**kw), repeats)
+        ds = noisy_sgd.scalar(**kw)
+    times, load = repeat(lambda: noisy_sgd.scalar(**kw), repeats)
     end_to_end = stats(n * steps, times, load)
 
     # the compiled chunk kernel alone, dispatched exactly as the engine does (no host reduction, no transfer)
-    run = mc._runner(mc._scalar_trajectory(steps, records, block), mc.DEFAULT_PRNG)
+    run = mc._runner(noisy_sgd._scalar_trajectory(steps, records, block), mc.DEFAULT_PRNG)
     per_call = chunk * jax.device_count()
     params = (np.asarray([*PROBLEM.values(), mc.DEFAULT_BOUND], DTYPE),)
     starts = range(0, n, per_call)

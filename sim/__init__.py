@@ -18,12 +18,45 @@ name               meaning
                    w ← w − lr v. Same iterates as EMA with lr = η β, m = 1 − β (``ema_to_heavy_ball``).
 Distill            "Why Momentum Really Works" uses β_D = 1 − β, α = η β and λ_i = 2σ_i² (f = ½wᵀAw).
 ``tol``            ε, a relative error ‖w_t − w*‖ / ‖w*‖; runs start at w₀ = 0 (relative error 1).
+``sigma``          σ, the standard deviation of the Gaussian input noise in noisy-input SGD (``sim.noisy``,
+                   ``sim.noisy_sgd``): x̃ = x + N(0, σ²), per-sample loss ½(x̃ᵀw − y)² (with ½), so the mean
+                   factor is 1 − η(x² + σ²).
+``lam``            λ, the ridge weight in ‖y − Xw‖² + λ‖w‖² (``sim.ridge``). Noisy-input SGD on m points is
+                   ridge with λ = mσ² in this form (λ = σ² for the (1/m)-normalized objective).
+seed 004           early stopping (``sim.early_stopping``) uses J(w) = ½‖y − Fw‖² (with ½): GD's factor is
+                   1 − (1 − ησ²)ᵗ, the same iteration as the no-½ convention at half the learning rate.
+MSE                networks (``sim.training``) train on the mean squared error (PyTorch's MSELoss, no ½);
+                   gradient norms are Frobenius norms of each layer's weight gradient.
+``Φ``              the n × P Jacobian features ∂f(x_j)/∂θ (``sim.features``); empirical NTK Θ = ΦΦᵀ.
 =================  ======================================================================================
 """
 
 __version__ = "0.1.0"
 
-from sim import dynamics, grid, kernel, problems, runtime, sweep, theory, validate
+from sim import (
+    dynamics,
+    early_stopping,
+    elbows,
+    experiments,
+    features,
+    grid,
+    init_scale,
+    kernel,
+    linearized,
+    montecarlo,
+    networks,
+    noisy,
+    noisy_sgd,
+    noisy_vector,
+    problems,
+    ridge,
+    runtime,
+    sweep,
+    targets,
+    theory,
+    training,
+    validate,
+)
 from sim.dynamics import Dynamics, State, gd, heavy_ball, momentum, nesterov
 from sim.grid import Axis, Grid, parse_axis
 from sim.problems import Problem, from_matrix, from_spectrum
@@ -37,18 +70,32 @@ __all__ = [
     "Problem",
     "State",
     "dynamics",
+    "early_stopping",
+    "elbows",
+    "experiments",
+    "features",
     "from_matrix",
     "from_spectrum",
     "gd",
     "grid",
     "heavy_ball",
+    "init_scale",
     "kernel",
+    "linearized",
     "momentum",
+    "montecarlo",
     "nesterov",
+    "networks",
+    "noisy",
+    "noisy_sgd",
+    "noisy_vector",
     "parse_axis",
     "problems",
+    "ridge",
     "runtime",
     "sweep",
+    "targets",
     "theory",
+    "training",
     "validate",
 ]

@@ -1,4 +1,4 @@
-"""The ``sim`` command: ``sim sweep``, ``sim figures``, ``sim theory``, ``sim info``.
+"""The ``sim`` command: ``sim sweep``, ``sim figures``, ``sim theory``, ``sim mc``, ``sim features``, ``sim info``.
 
 Contract: :func:`main` configures one JAX CPU device per core (unless ``XLA_FLAGS`` is set) before JAX starts,
 parses arguments, and maps every :class:`sim.validate.InputError` to a one-line message on stderr and exit status 2
@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 
+from sim import cli_features, cli_mc
 from sim.validate import InputError, check_writable, parse_number_list
 
 AXIS_HELP = (
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--symbolic", action="store_true", help="print the sympy derivation (momentum)")
     th.add_argument("--latex", action="store_true", help="with --symbolic: LaTeX instead of plain text")
 
+    cli_mc.add_parser(sub)
+    cli_features.add_parser(sub)
+
     inf = sub.add_parser("info", help="the devices JAX sees, dtype and versions")
     inf.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -101,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        return {"sweep": _sweep, "figures": _figures, "theory": _theory, "info": _info}[args.command](args)
+        commands = {"sweep": _sweep, "figures": _figures, "theory": _theory, "mc": cli_mc.run, "info": _info}
+        commands["features"] = cli_features.run
+        return commands[args.command](args)
     except InputError as err:
         print(f"sim {args.command}: error: {err}", file=sys.stderr)
         return 2

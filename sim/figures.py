@@ -28,7 +28,17 @@ import matplotlib
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from sim import figures_gd, figures_momentum, figures_notebook, figures_steps, runtime
+from sim import (
+    figures_features,
+    figures_gd,
+    figures_mc,
+    figures_momentum,
+    figures_noisy_vector,
+    figures_notebook,
+    figures_ridge,
+    figures_steps,
+    runtime,
+)
 from sim.plotting import DPI, EXAMPLE_BETA, QUICK_CHUNK, SPECTRUM, TOL, fixed_style, save
 from sim.validate import InputError
 
@@ -167,6 +177,87 @@ FIGURES: dict[str, Figure] = {
         quick=_NOTEBOOK,
         compute_fn=figures_notebook.compute_momentum_notebook,
         plot=figures_notebook.plot_momentum_notebook,
+    ),
+    "ridge_shrinkage": Figure(
+        filename="ridge_shrinkage.png",
+        summary="ridge filter factors sigma^2/(sigma^2 + lambda) against lambda, recovered from the primal solution "
+        "of a random problem, beside GD's early-stopping factors at lambda = 1/(eta t); the ridge map's gain",
+        full=figures_ridge.RIDGE_SHRINKAGE_FULL,
+        quick=figures_ridge.RIDGE_SHRINKAGE_QUICK,
+        compute_fn=figures_ridge.compute_ridge_shrinkage,
+        plot=figures_ridge.plot_ridge_shrinkage,
+    ),
+    "early_stopping": Figure(
+        filename="early_stopping.png",
+        summary="seed 004: GD error on an ill-conditioned square system against steps (closed form, simulated loop, "
+        "bound) beside the inverse's error and the ridge path",
+        full=figures_ridge.EARLY_STOPPING_FULL,
+        quick=figures_ridge.EARLY_STOPPING_QUICK,
+        compute_fn=figures_ridge.compute_early_stopping,
+        plot=figures_ridge.plot_early_stopping,
+    ),
+    "mc_scalar_paths": Figure(
+        filename="mc_scalar_paths.png",
+        summary="noisy-input SGD on one point: Monte Carlo mean, quantile band and sample paths of w_t against the "
+        "exact mean and standard deviation, below both thresholds and between them",
+        full=figures_mc.MC_SCALAR_PATHS_FULL,
+        quick=figures_mc.MC_SCALAR_PATHS_QUICK,
+        compute_fn=figures_mc.compute_mc_scalar_paths,
+        plot=figures_mc.plot_mc_scalar_paths,
+    ),
+    "mc_boundaries": Figure(
+        filename="mc_boundaries.png",
+        summary="(eta, sigma) map of noisy-input SGD from a Monte Carlo sweep: where the mean converges, where the "
+        "variance stays bounded and where single runs settle, with the three closed-form boundaries",
+        full=figures_mc.MC_BOUNDARIES_FULL,
+        quick=figures_mc.MC_BOUNDARIES_QUICK,
+        compute_fn=figures_mc.compute_mc_boundaries,
+        plot=figures_mc.plot_mc_boundaries,
+    ),
+    "mc_vector_ridge": Figure(
+        filename="mc_vector_ridge.png",
+        summary="noisy-input minibatch SGD on m points in n dimensions: distance of the Monte Carlo mean, the exact "
+        "mean and single runs to the ridge and least-squares solutions; filter factors recovered from the weights",
+        full=figures_noisy_vector.MC_VECTOR_RIDGE_FULL,
+        quick=figures_noisy_vector.MC_VECTOR_RIDGE_QUICK,
+        compute_fn=figures_noisy_vector.compute_mc_vector_ridge,
+        plot=figures_noisy_vector.plot_mc_vector_ridge,
+    ),
+    "features_part1": Figure(
+        filename="features_part1.png",
+        summary="Part I elbow nets: df/dW1 and df/db1 over x at init and trained, fits, elbows over training "
+        "against the kinks, top singular values of Phi, principal features and the top-2 feature scatter",
+        full=figures_features.PART1_FULL,
+        quick=figures_features.PART1_QUICK,
+        compute_fn=figures_features.compute_part1_features,
+        plot=figures_features.plot_part1_features,
+    ),
+    "features_part2": Figure(
+        filename="features_part2.png",
+        summary="Part II shallow vs 4 x 20 nets (U(0.03), U(3), He) and mismatched data: singular values, "
+        "per-layer gradient norms and test MSE against the published table, principal features, fits",
+        full=figures_features.PART2_FULL,
+        quick=figures_features.PART2_QUICK,
+        compute_fn=figures_features.compute_part2_features,
+        plot=figures_features.plot_part2_features,
+    ),
+    "init_scale": Figure(
+        filename="init_scale.png",
+        summary="per-layer gradient norms and signal second moments at init against the weight scale a, over "
+        "seeds, with the mean-field gain g = N a^2 / 6 and the a^D / a^(2D+1) power laws",
+        full=figures_features.INIT_SCALE_FULL,
+        quick=figures_features.INIT_SCALE_QUICK,
+        compute_fn=figures_features.compute_init_scale,
+        plot=figures_features.plot_init_scale,
+    ),
+    "linearized": Figure(
+        filename="linearized.png",
+        summary="He 4 x 20 net and its linearization trained side by side (heavy ball, same batches): test and "
+        "training MSE, the linearization's stability bound, final predictions",
+        full=figures_features.LINEARIZED_FULL,
+        quick=figures_features.LINEARIZED_QUICK,
+        compute_fn=figures_features.compute_linearized,
+        plot=figures_features.plot_linearized,
     ),
 }
 

@@ -1,10 +1,11 @@
 """Monte Carlo figures of noisy-input SGD: runs against the exact moments, and where the mean and variance settle.
 
 Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out: Monte Carlo estimates from
-:mod:`sim.montecarlo` beside the float64 closed forms of :mod:`sim.noisy`) and one ``plot_*`` (dataset in,
-``matplotlib.figure.Figure`` out, no pyplot state) per figure; the configurations at full and quick size are the
-dicts at the top (quick: a few seconds including compilation). Problem: one data point (x, y), inputs
-x̃ = x + N(0, σ²) fresh at every step, ℓ = ½(x̃w − y)², w₀ = 0 (EECS 182 Sp23 HW2 Q3).
+:mod:`sim.noisy_sgd`, on the engine of :mod:`sim.montecarlo`, beside the float64 closed forms of :mod:`sim.noisy`)
+and one ``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no pyplot state) per figure; the configurations at
+full and quick size are the dicts at the top (quick: a few seconds including compilation). Problem: one data point
+(x, y), inputs x̃ = x + N(0, σ²) fresh at every step, ℓ = ½(x̃w − y)², w₀ = 0 (EECS 182 Sp23 HW2 Q3). The vector
+problem's figure is in :mod:`sim.figures_noisy_vector`.
 
 (a) ``mc_scalar_paths``: two learning rates, one below both thresholds and one between the variance threshold
     2(x² + σ²)/(x⁴ + 6x²σ² + 3σ⁴) and the mean threshold 2/(x² + σ²). Top: the Monte Carlo mean with its CI, the
@@ -22,7 +23,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 
-from sim import montecarlo, noisy
+from sim import noisy, noisy_sgd
 from sim.grid import Grid, parse_axis
 from sim.plotting import DIVERGED_COLOR, HALO, NOTE
 
@@ -83,7 +84,7 @@ def compute_mc_scalar_paths(
     """Monte Carlo of w_t at every step for each learning rate (dimension ``case``), with the exact moments."""
     runs = []
     for eta in learning_rates:
-        ds = montecarlo.scalar(
+        ds = noisy_sgd.scalar(
             x=x,
             y=y,
             sigma=sigma,
@@ -223,9 +224,9 @@ def plot_mc_scalar_paths(ds: xr.Dataset) -> MplFigure:
 def compute_mc_boundaries(
     *, x, y, learning_rate, sigma, steps, trajectories, chunk_size, point_chunk, seed=0, curve_points=61, progress=True
 ) -> xr.Dataset:
-    """:func:`sim.montecarlo.scalar_sweep` over (learning_rate, sigma) plus the three thresholds as curves of σ."""
+    """:func:`sim.noisy_sgd.scalar_sweep` over (learning_rate, sigma) plus the three thresholds as curves of σ."""
     grid = Grid((parse_axis("learning_rate", learning_rate), parse_axis("sigma", sigma)))
-    ds = montecarlo.scalar_sweep(
+    ds = noisy_sgd.scalar_sweep(
         grid,
         x=x,
         y=y,

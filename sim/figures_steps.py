@@ -120,7 +120,7 @@ def compute_steps_vs_lr(
     mom = sweep("momentum", grid, **kw).isel(beta=0)
     with jax.enable_x64(True):
         gd_pred = np.asarray(theory.steps_to_tolerance(theory.gd_rate(gd_lrs, spec), tol))
-        rate = np.asarray(theory.momentum_rate(mom_lrs[:, None], beta, spec))
+        rate = np.asarray(theory.momentum_rate(mom_lrs, beta, spec))
         mom_pred = np.asarray(theory.steps_to_tolerance(rate, tol))
     settle = mom.settle_step.values
     inside = (mom_lrs >= interval[0]) & (mom_lrs <= interval[1]) & (settle > 0)

@@ -1,7 +1,7 @@
 """Closed forms for scalar SGD with noisy inputs: the exact first and second moments of w_t and their thresholds.
 
 Contract: float64 NumPy functions of the problem (x, y, σ) and the learning rate η, broadcasting over arrays; the
-Monte Carlo simulator (:mod:`sim.montecarlo`), its tests and figures use them as the oracle. No JAX here.
+Monte Carlo simulator (:mod:`sim.noisy_sgd`), its tests and figures use them as the oracle. No JAX here.
 
 The problem (EECS 182 Sp23 HW2 Q3 = Sp25 HW1 Q4, "Regularization and Instance Noise", parts (b)–(d) give the mean;
 the second moment is derived here). One scalar data point (x, y); at every step SGD sees a freshly perturbed input

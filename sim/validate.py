@@ -33,6 +33,19 @@ def check_positive_finite(name: str, values, *, allow_zero: bool = False) -> np.
     return arr
 
 
+def check_finite(name: str, values) -> np.ndarray:
+    """Require every value to be a finite real number."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(name, f"must be a real number, got {values!r}") from None
+    if arr.size == 0:
+        raise InputError(name, "is empty")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(name, f"must be finite, got {arr[~np.isfinite(arr)].flat[0]:g}")
+    return arr
+
+
 def check_in_interval(
     name: str, values, low: float, high: float, *, closed_high: bool, closed_low: bool = False
 ) -> np.ndarray:

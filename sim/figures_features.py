@@ -1,0 +1,368 @@
+"""Local-linearization figures: features, singular values, principal features, elbows, init scales, linearization.
+
+Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out, from ``sim.experiments``,
+``sim.init_scale`` or ``sim.linearized``) and one ``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no
+pyplot state) per figure, with their full and quick configurations at the top (``sim.figures`` registers them).
+Conventions: MSE is the mean squared error (PyTorch's MSELoss); gradient norms are Frobenius norms of each layer's
+weight gradient of the full training MSE; Φ is the n × P Jacobian of the outputs on the training points, principal
+feature k is ψ_k(x) = Σ_p V_pk ∂f(x)/∂θ_p with the training V (REFERENCE §7). Diverged runs are frozen and flagged,
+so nothing plotted is NaN.
+
+References: EECS 182 Sp25 HW1 Q5 (Parts I and II), Sp25 HW0 Q5 (elbows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+from sim import experiments, init_scale, linearized
+from sim.plotting import DIVERGED_COLOR, NOTE
+
+PART1_FULL = {"widths": [10, 20, 40], "depths": [1, 2], "steps": 150_000, "learning_rate": 0.02, "batch_size": 40}
+PART1_QUICK = PART1_FULL | {"widths": [10], "steps": 3000}
+PART2_FULL = {"models": list(experiments.PART2_MODELS), "steps": 468, "n_train": 1500}
+PART2_QUICK = PART2_FULL | {"models": ["small", "large", "he", "he_mismatched"], "n_train": 300}
+INIT_SCALE_FULL = {"scales": np.geomspace(1e-2, 10, 61).tolist(), "seeds": 32, "depth": 4, "width": 20}
+INIT_SCALE_QUICK = INIT_SCALE_FULL | {"scales": np.geomspace(1e-2, 10, 13).tolist(), "seeds": 8, "n_train": 300}
+LINEARIZED_FULL = {"model": "he", "learning_rates": [0.1, 0.03, 0.01], "steps": 468, "n_train": 1500}
+LINEARIZED_QUICK = LINEARIZED_FULL | {"learning_rates": [0.1, 0.01], "n_train": 300}
+MODEL_COLORS = {"shallow": "tab:green", "small": "tab:blue", "large": DIVERGED_COLOR, "he": "tab:purple"}
+MODEL_COLORS |= {"he_mismatched": "tab:orange"}
+PF_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+# Sp25 HW1 Q5 Part II as published (REFERENCE §7): per-layer weight-gradient norms at init
+PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085, 0.31, 0.34, 0.40, 0.42]}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Part I: elbow nets on the kink target
+
+
+def compute_part1_features(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.experiments.part1` (features, elbows, spectra of the elbow nets at init and trained)."""
+    return experiments.part1(**config, progress=progress)
+
+
+def plot_part1_features(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(17.0, 11.5), layout="constrained")
+    axes = fig.subplots(3, 4)
+    shallow = [m for m in ds.model.values if int(ds.depth.sel(model=m)) == 1] or list(ds.model.values)
+    m1 = shallow[0]
+    width = int(ds.width.sel(model=m1))
+    x = ds.x.values
+    kinks = ds.attrs["kinks"]
+    colors = _unit_colors(width)
+    for col, (var, label) in enumerate(
+        (("feature_w", r"\partial f/\partial W^{(1)}_i"), ("feature_b", r"\partial f/\partial b_i"))
+    ):
+        for j, stage in enumerate(experiments.STAGES):
+            ax = axes[0, 2 * col + j]
+            curves = ds[var].sel(model=m1, stage=stage).values[:width]
+            for i in range(width):
+                ax.plot(x, curves[i], color=colors[i], lw=1.0)
+            _mark_kinks(ax, kinks)
+            ax.set(xlabel="x", title=f"${label}(x)$, {stage} ({m1}, one line per unit)")
+    ax = axes[1, 0]
+    ax.plot(ds.x_train.sel(model=m1), ds.y_train.sel(model=m1), ".", ms=2.5, color="0.6", label="training data")
+    ax.plot(x, ds.target, color="black", lw=1.2, label="target (kinks at k/10)")
+    for m, color in zip(ds.model.values, PF_COLORS, strict=False):
+        mse = float(ds.final_test_mse.sel(model=m))
+        ax.plot(
+            x, ds.prediction.sel(model=m, stage="trained"), color=color, lw=1.0, label=f"{m} trained, MSE {mse:.3g}"
+        )
+    ax.plot(x, ds.prediction.sel(model=m1, stage="init"), color=PF_COLORS[0], lw=0.8, ls="--", label=f"{m1} at init")
+    ax.set(
+        xlabel="x", ylabel="f(x)", title=f"fits after {ds.attrs['steps']} SGD steps (lr {ds.attrs['learning_rate']:g})"
+    )
+    ax.legend(fontsize=7)
+
+    ax = axes[1, 1]
+    steps = ds.step.values
+    pos = np.ma.masked_invalid(np.where(ds.elbow_defined.sel(model=m1).values, ds.elbows.sel(model=m1).values, np.inf))
+    for i in range(width):
+        ax.plot(steps, pos[:, i], color=colors[i], lw=1.0)
+    for k in kinks:
+        ax.axhline(k, color="0.3", lw=0.6, ls=":")
+    ax.set(xlabel="SGD step", ylabel=r"elbow $e_i=-b_i/W^{(1)}_i$", ylim=(-0.15, 1.15))
+    ax.set_title(f"elbows over training ({m1}); dotted: the target's kinks")
+
+    ax = axes[1, 2]
+    for m, color in zip(ds.model.values, PF_COLORS, strict=False):
+        for stage, ls in zip(experiments.STAGES, ("--", "-"), strict=True):
+            s = ds.singular_values.sel(model=m, stage=stage).values
+            n_params = int(ds.num_params.sel(model=m))
+            label = f"{m} (P = {n_params})" if stage == "trained" else None
+            ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-12), ls, color=color, marker=".", ms=3, label=label)
+    ax.set(xlabel="index k", ylabel=r"singular value $s_k$ of $\Phi$", ylim=(1e-3, None))
+    ax.set_title("top singular values: init dashed, trained solid")
+    ax.legend(fontsize=7)
+
+    m2 = [m for m in ds.model.values if int(ds.depth.sel(model=m)) > 1]
+    _principal_panel(axes[1, 3], ds, m1, "trained", kinks)
+    _principal_panel(axes[2, 0], ds, m1, "init", kinks)
+    if m2:
+        _principal_panel(axes[2, 1], ds, m2[-1], "trained", kinks)
+    else:
+        _missing(axes[2, 1], "no two-layer model in this run")
+    for ax, stage in zip(axes[2, 2:], experiments.STAGES, strict=True):
+        _scatter_panel(fig, ax, ds, m1, stage)
+    fig.suptitle(
+        "Part I (Sp25 HW1 Q5): features of the local linearization of elbow-initialized ReLU nets "
+        f"on the kink target (n = {ds.sizes['sample']}, batch {ds.attrs['batch_size']})"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Part II: depth, initialization and mismatched data
+
+
+def compute_part2_features(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.experiments.part2` (shallow vs 4 × 20 nets with three inits, and mismatched training data)."""
+    return experiments.part2(**config, progress=progress)
+
+
+def plot_part2_features(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(17.0, 11.5), layout="constrained")
+    axes = fig.subplots(3, 4)
+    models = list(ds.model.values)
+    for ax, stage in zip(axes[0, :2], experiments.STAGES, strict=True):
+        for m in models:
+            s = ds.singular_values.sel(model=m, stage=stage).values
+            tag = " (diverged: frozen at init)" if bool(ds.diverged.sel(model=m)) and stage == "trained" else ""
+            ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-12), "-", marker=".", ms=3, color=MODEL_COLORS[m])
+            ax.lines[-1].set_label(m + tag)
+        n = ds.sizes["sample"]
+        ax.axhline(np.sqrt(n), color="0.4", lw=0.8, ls=":", label=rf"$\sqrt{{n}}={np.sqrt(n):.1f}$ (bias feature)")
+        ax.set(xlabel="index k", ylabel=r"singular value $s_k$ of $\Phi$", ylim=(1e-6, None))
+        ax.set_title(f"singular values of Φ, {stage}")
+        ax.legend(fontsize=7)
+
+    ax = axes[0, 2]
+    for m in models:
+        layers = int(ds.num_layers.sel(model=m))
+        g = ds.grad_norms.sel(model=m, stage="init").values[:layers]
+        ax.semilogy(np.arange(1, layers + 1), g, "o-", color=MODEL_COLORS[m], ms=4, label=m)
+        if m in PUBLISHED_GRAD_NORMS:
+            pub = PUBLISHED_GRAD_NORMS[m]
+            if len(pub) == layers:
+                ax.semilogy(np.arange(1, layers + 1), pub, "x", color="black", ms=6)
+            else:  # the published range for U(±3)
+                ax.fill_between([1, layers], pub[0], pub[1], color=MODEL_COLORS[m], alpha=0.15)
+    ax.plot([], [], "x", color="black", label="published (course run)")
+    ax.set(xlabel="layer (last = output)", ylabel=r"$\|\partial L/\partial W_l\|_F$ at init")
+    ax.set_title("per-layer weight-gradient norms at init (full training MSE)")
+    ax.legend(fontsize=7, loc="center right")
+
+    ax = axes[0, 3]
+    idx = np.arange(len(models))
+    mse = ds.final_test_mse.values
+    bars = ax.bar(idx, mse, color=[MODEL_COLORS[m] for m in models])
+    for i, m in enumerate(models):
+        if bool(ds.diverged.sel(model=m)):
+            bars[i].set_hatch("//")
+            step = int(ds.diverged_step.sel(model=m))
+            ax.text(
+                i,
+                0.5,
+                f"diverged\nat step {step}\n(frozen)",
+                ha="center",
+                va="center",
+                fontsize=7,
+                transform=ax.get_xaxis_transform(),
+                bbox={"fc": "white", "ec": "none", "alpha": 0.8},
+            )
+        pub = float(ds.published_test_mse.sel(model=m))
+        if np.isfinite(pub):
+            ax.plot(i, pub, "x", color="black", ms=7)
+    ax.plot([], [], "x", color="black", label="published test MSE")
+    ax.axhline(float(ds.constant_mse.values[0]), color="0.4", ls=":", label="constant predictor (training mean)")
+    ax.set(yscale="log", xticks=idx, ylabel="final test MSE")
+    ax.set_xticklabels(models, rotation=20, fontsize=8)
+    ax.set_title(f"test MSE after {ds.attrs['steps']} heavy-ball steps (m = {ds.attrs['momentum']:g})")
+    ax.legend(fontsize=7, loc="upper left")
+
+    panels = [("small", "init"), ("large", "init"), ("he", "init"), ("he", "trained")]
+    panels += [("shallow", "trained"), ("he_mismatched", "trained")]
+    for ax, (m, stage) in zip([*axes[1], *axes[2, 1:3]], panels, strict=True):
+        if m in models:
+            _principal_panel(ax, ds, m, stage, None)
+        else:
+            _missing(ax, f"model {m!r} not in this run")
+    ax = axes[2, 0]
+    x = ds.x.values
+    ax.plot(x, ds.target, color="black", lw=1.4, label="target Σ F_k sin(kπx)")
+    for m in models:
+        if not bool(ds.diverged.sel(model=m)):
+            ax.plot(x, ds.prediction.sel(model=m, stage="trained"), color=MODEL_COLORS[m], lw=1.0, label=m)
+    if "he_mismatched" in models:
+        lo, hi = experiments.PART2_MODELS["he_mismatched"]["train_interval"]
+        ax.axvspan(hi, x[-1], color="tab:orange", alpha=0.1, label="outside the mismatched training range")
+    ax.set(xlabel="x", ylabel="f(x)", title="trained predictions")
+    ax.legend(fontsize=7)
+    _scatter_panel(fig, axes[2, 3], ds, "he" if "he" in models else models[0], "trained")
+    fig.suptitle(
+        "Part II (Sp25 HW1 Q5): depth, initialization scale and mismatched data through the features of the local "
+        f"linearization (n = {ds.sizes['sample']}, batch {ds.attrs['batch_size']}, lr {ds.attrs['learning_rate']:g})"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Gradient norms against the init scale, with the mean-field gain
+
+
+def compute_init_scale(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.init_scale.init_scale_sweep`: per-layer gradient norms and second moments over (scale, seed)."""
+    return init_scale.init_scale_sweep(**config, progress=progress)
+
+
+def plot_init_scale(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(16.0, 5.2), layout="constrained")
+    ax, ax2, ax3 = fig.subplots(1, 3)
+    a = ds.scale.values
+    layers = list(ds.layer.values)
+    colors = PF_COLORS[: len(layers)] if len(layers) <= len(PF_COLORS) else _unit_colors(len(layers))
+    depth, width = ds.attrs["depth"], ds.attrs["width"]
+    for i, (layer, color) in enumerate(zip(layers, colors, strict=True)):
+        ax.loglog(
+            np.repeat(a, ds.sizes["seed"]),
+            ds.grad_norm.isel(layer=i).values.ravel(),
+            ".",
+            ms=1.5,
+            color=color,
+            alpha=0.25,
+        )
+        ax.loglog(a, ds.grad_norm_rms.isel(layer=i), "o", ms=3.5, mfc="none", color=color, label=f"{layer} (RMS)")
+        ax.loglog(a, ds.predicted_grad_norm.isel(layer=i), "-", lw=1.2, color=color)
+        ax2.loglog(a, ds.second_moment_mean.isel(layer=i), "o", ms=3.5, mfc="none", color=color, label=layer)
+        ax2.loglog(a, ds.predicted_second_moment.isel(layer=i), "-", lw=1.2, color=color)
+        ratio = ds.grad_norm_rms.isel(layer=i) / ds.predicted_grad_norm.isel(layer=i)
+        ax3.semilogx(a, ratio, "o-", ms=3, color=color, label=layer)
+    ax.plot([], [], "-", color="black", label="mean-field prediction")
+    # slope guides through the first and last measured points of the output layer
+    g = ds.grad_norm_rms.isel(layer=-1).values
+    for slope, anchor, sel in ((depth, 0, a < a[len(a) // 3]), (2 * depth + 1, -1, a > a[2 * len(a) // 3])):
+        guide = g[anchor] * (a[sel] / a[anchor]) ** slope * 10
+        ax.loglog(a[sel], guide, "k--", lw=0.8)
+        ax.text(a[sel][0], guide[0] * 3, rf"$\propto a^{{{slope}}}$", fontsize=9, ha="left", va="bottom")
+    for axis in (ax, ax2, ax3):
+        _mark_scales(axis, ds.attrs["he_scale"])
+    ax.set(
+        xlabel=r"weight scale $a$ (all weights $U(\pm a)$, zero biases)",
+        ylabel=r"$\|\partial L/\partial W_l\|_F$ at init",
+    )
+    ax.set_title(
+        f"gradient norms, {depth} × {width} ReLU net, {ds.sizes['seed']} seeds: "
+        rf"$a^{{{depth}}}$ (residual ≈ −y), then $a^{{{2 * depth + 1}}}$ (f dominates)"
+    )
+    ax.legend(fontsize=7, loc="upper left")
+    ax2.set(xlabel=r"weight scale $a$", ylabel=r"mean squared pre-activation $q_l$")
+    ax2.set_title(r"signal second moments: $q_l=\frac{a^2}{3}\,\overline{x^2}\,g^{\,l-1}$, gain $g=Na^2/6$")
+    ax2.legend(fontsize=7, loc="upper left")
+    ax3.axhline(1.0, color="black", lw=0.8)
+    ax3.set(xlabel=r"weight scale $a$", ylabel="measured RMS / mean-field prediction", ylim=(0, 2))
+    ax3.set_title("agreement of the gradient norms with the mean-field formula")
+    ax3.legend(fontsize=7)
+    ax3.text(
+        0.02,
+        0.02,
+        "finite width (N = 20) and the R–J independence assumption\nset the residual gap",
+        transform=ax3.transAxes,
+        **NOTE,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The network against its linearization
+
+
+def compute_linearized(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.linearized.linearized_comparison`: network and linearized model, same optimizer and batches."""
+    return linearized.linearized_comparison(**config, progress=progress)
+
+
+def plot_linearized(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(16.0, 5.0), layout="constrained")
+    ax, ax2, ax3 = fig.subplots(1, 3)
+    steps = ds.step.values
+    lrs = ds.learning_rate.values
+    for lr, color in zip(lrs, PF_COLORS, strict=False):
+        for kind, ls in (("network", "-"), ("linearized", "--")):
+            run = ds.sel(learning_rate=lr, kind=kind)
+            label = f"{kind}, lr {lr:g}"
+            if bool(run.diverged):
+                label += f" (diverged at step {int(run.diverged_step)})"
+            ax.semilogy(steps, run.test_loss, ls, color=color, lw=1.2, label=label)
+            ax2.semilogy(steps, run.train_loss, ls, color=color, lw=1.2)
+            if not bool(run.diverged):
+                ax3.plot(ds.x, run.prediction, ls, color=color, lw=1.0, label=label)
+            else:
+                ax.plot(steps[steps >= int(run.diverged_step)][:1], run.test_loss.values[-1:], "x", color=color, ms=8)
+    title = f"test MSE ({ds.attrs['model']}, {ds.attrs['optimizer']} m = {ds.attrs['momentum']:g}); "
+    title += f"linearization stable for lr < {float(ds.lr_stable):.3g}"
+    ax.set(xlabel="step", ylabel="test MSE", title=title)
+    ax.legend(fontsize=7)
+    ax2.set(xlabel="step", ylabel="training MSE (full set)", title="training MSE: network solid, linearized dashed")
+    drift = ", ".join(f"lr {lr:g}: {d:.2f}" for lr, d in zip(lrs, ds.feature_drift.values, strict=True))
+    ax2.text(0.02, 0.02, f"network feature drift ‖Φ_T − Φ₀‖/‖Φ₀‖: {drift}", transform=ax2.transAxes, **NOTE)
+    ax3.plot(ds.x, ds.target, color="black", lw=1.4, label="target")
+    ax3.plot(ds.x, ds.initial_prediction, color="0.5", lw=0.8, ls=":", label="f at init")
+    ax3.set(xlabel="x", ylabel="f(x)", title="final predictions (diverged runs omitted)")
+    ax3.legend(fontsize=7)
+    fig.suptitle(
+        r"a network against its linearization $f(\theta_0)+J(\theta_0)(\theta-\theta_0)$: same optimizer, same "
+        rf"minibatches; top singular value of $\Phi_0$ = {float(ds.top_singular_value):.1f}"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Shared drawing helpers
+
+
+def _unit_colors(count):
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.linspace(0, 0.95, max(count, 1)))
+
+
+def _mark_kinks(ax, kinks):
+    for k in kinks:
+        ax.axvline(k, color="0.75", lw=0.5, ls=":")
+
+
+def _mark_scales(ax, he_scale):
+    kw = {"transform": ax.get_xaxis_transform(), "rotation": 90, "fontsize": 7, "va": "top", "color": "0.3"}
+    for a, label in ((0.03, "course U(±0.03)"), (3.0, "course U(±3)"), (he_scale, "g = 1 (He)")):
+        ax.axvline(a, color="0.5", lw=0.7, ls="-.")
+        ax.text(a, 0.98, f" {label}", ha="right", **kw)
+
+
+def _principal_panel(ax, ds, model, stage, kinks):
+    psi = ds.principal_features.sel(model=model, stage=stage).values
+    s = ds.singular_values.sel(model=model, stage=stage).values
+    for k in range(psi.shape[0]):
+        ax.plot(ds.x, psi[k], color=PF_COLORS[k % len(PF_COLORS)], lw=1.1, label=rf"$\psi_{k + 1}$, $s={s[k]:.3g}$")
+    if kinks is not None:
+        _mark_kinks(ax, kinks)
+    tag = " (diverged: frozen)" if bool(ds.diverged.sel(model=model)) and stage == "trained" else ""
+    ax.set(xlabel="x", ylabel=r"$\psi_k(x)=\sum_p V_{pk}\,\partial f(x)/\partial\theta_p$")
+    ax.set_title(f"top principal features, {model}, {stage}{tag}")
+    ax.legend(fontsize=7)
+
+
+def _scatter_panel(fig, ax, ds, model, stage):
+    psi = ds.principal_train.sel(model=model, stage=stage).values
+    x = ds.x_train.sel(model=model).values
+    points = ax.scatter(psi[0], psi[1], c=x, s=5, cmap="viridis")
+    fig.colorbar(points, ax=ax, label="x")
+    ax.set(xlabel=r"$\psi_1(x_j)$", ylabel=r"$\psi_2(x_j)$")
+    ax.set_title(f"training points in the top-2 principal features ({model}, {stage})")
+
+
+def _missing(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_axis_off()

@@ -1,0 +1,49 @@
+"""Tests for sim.linearized: the linearized model diverges above its stability bound while the network need not,
+both start from the same predictions, the figure draws from the result, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import figures, linearized
+from sim.validate import InputError
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return linearized.linearized_comparison(learning_rates=[0.3, 0.01], steps=60, n_train=200, progress=False)
+
+
+def test_linearized_model_diverges_above_its_bound_and_the_network_need_not(comparison):
+    lr_stable = float(comparison.lr_stable)
+    assert 0.01 < lr_stable < 0.3  # so lr 0.3 is above the bound and 0.01 below
+    lin = comparison.sel(kind="linearized")
+    assert bool(lin.diverged.sel(learning_rate=0.3)) and not bool(lin.diverged.sel(learning_rate=0.01))
+    np.testing.assert_allclose(
+        comparison.test_loss.sel(kind="network").isel(step=0), lin.test_loss.isel(step=0), rtol=1e-6
+    )
+    assert all(
+        bool(np.all(np.isfinite(comparison[v].values)))
+        for v in comparison.data_vars
+        if np.issubdtype(comparison[v].dtype, np.number)
+    )
+
+
+def test_figure_draws_from_the_comparison(comparison, tmp_path):
+    from sim.plotting import fixed_style, save
+
+    spec = figures.FIGURES["linearized"]
+    with fixed_style():
+        path = save(spec.plot(comparison), tmp_path / spec.filename)
+    assert path.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [({"model": "deep"}, "model"), ({"learning_rates": [-0.1]}, "learning_rates")],
+)
+def test_bad_inputs_raise_input_error_naming_the_parameter(kwargs, param):
+    with pytest.raises(InputError) as err:
+        linearized.linearized_comparison(**kwargs, progress=False)
+    assert err.value.param == param
