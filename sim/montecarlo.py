@@ -32,15 +32,14 @@ How the estimates are made (and why they do not depend on chunk size or device c
   be finite; they are not valid for heavy-tailed samples.
 - Ctrl-C keeps every finished trajectory: the result has ``attrs["complete"] == 0`` and the count done.
 
-PRNG (measured on this 2-core AMD EPYC CPU, jax 0.10.2, float32 normals drawn in blocks of 32 per trajectory from
-index-derived keys, 4096 trajectories × 256 steps on one device, median of 5 on a shared machine): philox4x32
-2.65e8 normals/s, threefry2x32 1.61e8, philox2x32 1.43e8, threefry4x32 0.58e8, rbg 0.26e8, unsafe_rbg 0.29e8.
-rbg and unsafe_rbg are slower under vmap and their draws for one key change with the batch it is vmapped in, so they
-break the index-derived-key property. philox4x32 is the fastest, but in jax 0.10.2 its ``mulhi`` (lowered to
-``chlo.mulhi``) fails to compile in any multi-device program ("Unable to convert MHLO to StableHLO", under
-``shard_map`` and under plain ``jit`` sharding alike), so it is accepted only when JAX sees one device;
-threefry2x32, the fastest generator that works on every mesh, is the default. ``benchmarks/mc_throughput.py``
-re-measures them.
+PRNG: threefry2x32 by default. Measured on this 2-core AMD EPYC CPU (jax 0.10.2, float32 normals in blocks of 32
+per trajectory from index-derived keys, one device, quiet machine; ``benchmarks/mc_throughput.py``, numbers in
+``benchmarks/RESULTS.md``): philox2x32 2.9e8 normals/s, philox4x32 2.5e8, threefry2x32 2.4e8, rbg 0.40e8,
+unsafe_rbg 0.43e8, threefry4x32 0.27e8. rbg and unsafe_rbg draw differently for one key depending on the batch it
+is vmapped in, so they break the index-derived-key property. The philox generators' ``mulhi`` (``chlo.mulhi``)
+fails to compile in any multi-device program in jax 0.10.2 ("Unable to convert MHLO to StableHLO", under
+``shard_map`` and plain ``jit`` sharding alike), so they are accepted only when JAX sees one device; threefry2x32
+works on every mesh, and the scalar kernel runs at 99 % of its sharded rate.
 
 :func:`simulate` is the time loop for trajectory functions: it draws normals in blocks of ``block`` steps
 (``fold_in(key, block index)``, so the noise of step t never depends on what is recorded) and records at arbitrary
