@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import sys
 import time
 
 from sim.validate import InputError, check_writable, parse_number_list
@@ -136,6 +137,9 @@ def run(args) -> int:
     ds.to_netcdf(output, engine="netcdf4")
     print(summary(ds, seconds))
     print(f"wrote {output}")
+    if not ds.attrs.get("complete", 1):
+        print("the run was interrupted: the file holds the models that finished", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -87,12 +87,15 @@ def part1(
     train_kw = {"optimizer": "sgd", "learning_rate": learning_rate, "steps": steps, "batch_size": batch_size}
     training.check_options(data.x_train.size, **train_kw, checkpoint_every=checkpoint_every, seed=seed)
     config |= {"widths": widths, "depths": depths}
-    records = []
-    for i, (name, spec) in enumerate(tqdm(specs.items(), desc="part I", disable=not progress)):
+
+    def run(i, name):
+        spec = specs[name]
         params = networks.init_mlp(jax.random.fold_in(jax.random.key(seed), i), **spec)
-        records.append(_run_model(name, spec, params, data, train_kw, seed, checkpoint_every, config, elbow_view=True))
+        return _run_model(name, spec, params, data, train_kw, seed, checkpoint_every, config, elbow_view=True)
+
+    records, complete = _run_models(list(specs), run, "part I", progress)
     ds = _assemble(records, targets.piecewise_linear)
-    return ds.assign_attrs(result_attrs(config | {"experiment": "part1", "kinks": list(KINKS)}))
+    return ds.assign_attrs(result_attrs(config | {"experiment": "part1", "kinks": list(KINKS), "complete": complete}))
 
 
 def part2(
@@ -134,13 +137,33 @@ def part2(
     n_train = check_int("n_train", n_train, minimum=1)
     training.check_options(n_train, **train_kw, checkpoint_every=checkpoint_every, seed=seed)
     data_kw = {"n_train": n_train, "n_test": n_test, "noise": noise, "data_seed": data_seed, "seed": seed}
-    records = []
-    for name in tqdm(models, desc="part II", disable=not progress):
+
+    def run(_, name):
         spec, data, params = part2_setup(name, **data_kw)
-        records.append(_run_model(name, spec, params, data, train_kw, seed, checkpoint_every, config))
+        return _run_model(name, spec, params, data, train_kw, seed, checkpoint_every, config)
+
+    records, complete = _run_models(models, run, "part II", progress)
     ds = _assemble(records, targets.sum_of_sines)
-    ds["published_test_mse"] = ("model", np.array([PUBLISHED_TEST_MSE[m] for m in models]))
-    return ds.assign_attrs(result_attrs(config | {"experiment": "part2"}))
+    ds["published_test_mse"] = ("model", np.array([PUBLISHED_TEST_MSE[r["name"]] for r in records]))
+    return ds.assign_attrs(result_attrs(config | {"experiment": "part2", "complete": complete}))
+
+
+def _run_models(names, run, desc, progress) -> tuple[list, bool]:
+    """``run(i, name)`` for every model in order; on Ctrl-C keep the finished ones (complete = False), or re-raise
+    if none finished."""
+    records = []
+    bar = tqdm(names, desc=desc, disable=not progress)
+    try:
+        for i, name in enumerate(bar):
+            records.append(run(i, name))
+    except KeyboardInterrupt:
+        if not records:
+            raise
+        bar.write(f"interrupted: keeping the {len(records)} of {len(names)} models that finished")
+        return records, False
+    finally:
+        bar.close()
+    return records, True
 
 
 def model(

@@ -37,6 +37,7 @@ from sim import (
     figures_notebook,
     figures_ridge,
     figures_steps,
+    figures_training,
     runtime,
 )
 from sim.plotting import DPI, EXAMPLE_BETA, QUICK_CHUNK, SPECTRUM, TOL, fixed_style, save
@@ -232,6 +233,15 @@ FIGURES: dict[str, Figure] = {
         compute_fn=figures_features.compute_part1_features,
         plot=figures_features.plot_part1_features,
     ),
+    "features_part1_principal": Figure(
+        filename="features_part1_principal.png",
+        summary="Part I elbow nets, one row per model: the top-4 principal features psi_k(x) on a dense grid at init "
+        "and trained, against the kinks, and the top-20 singular values of Phi (the features_part1 run)",
+        full=figures_features.PART1_FULL,
+        quick=figures_features.PART1_QUICK,
+        compute_fn=figures_features.compute_part1_features,
+        plot=figures_features.plot_part1_principal,
+    ),
     "features_part2": Figure(
         filename="features_part2.png",
         summary="Part II shallow vs 4 x 20 nets (U(0.03), U(3), He) and mismatched data: singular values, "
@@ -241,23 +251,32 @@ FIGURES: dict[str, Figure] = {
         compute_fn=figures_features.compute_part2_features,
         plot=figures_features.plot_part2_features,
     ),
+    "features_part2_principal": Figure(
+        filename="features_part2_principal.png",
+        summary="Part II nets, one row per model: the top-4 principal features psi_k(x) on a dense grid at init and "
+        "trained (mismatched training range shaded), the top-20 singular values of Phi, test MSE and divergence",
+        full=figures_features.PART2_FULL,
+        quick=figures_features.PART2_QUICK,
+        compute_fn=figures_features.compute_part2_features,
+        plot=figures_features.plot_part2_principal,
+    ),
     "init_scale": Figure(
         filename="init_scale.png",
         summary="per-layer gradient norms and signal second moments at init against the weight scale a, over "
         "seeds, with the mean-field gain g = N a^2 / 6 and the a^D / a^(2D+1) power laws",
-        full=figures_features.INIT_SCALE_FULL,
-        quick=figures_features.INIT_SCALE_QUICK,
-        compute_fn=figures_features.compute_init_scale,
-        plot=figures_features.plot_init_scale,
+        full=figures_training.INIT_SCALE_FULL,
+        quick=figures_training.INIT_SCALE_QUICK,
+        compute_fn=figures_training.compute_init_scale,
+        plot=figures_training.plot_init_scale,
     ),
     "linearized": Figure(
         filename="linearized.png",
         summary="He 4 x 20 net and its linearization trained side by side (heavy ball, same batches): test and "
         "training MSE, the linearization's stability bound, final predictions",
-        full=figures_features.LINEARIZED_FULL,
-        quick=figures_features.LINEARIZED_QUICK,
-        compute_fn=figures_features.compute_linearized,
-        plot=figures_features.plot_linearized,
+        full=figures_training.LINEARIZED_FULL,
+        quick=figures_training.LINEARIZED_QUICK,
+        compute_fn=figures_training.compute_linearized,
+        plot=figures_training.plot_linearized,
     ),
 }
 

@@ -1,8 +1,11 @@
-"""Local-linearization figures: features, singular values, principal features, elbows, init scales, linearization.
+"""Local-linearization figures of the course experiments: features, singular values, principal features, elbows.
 
-Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out, from ``sim.experiments``,
-``sim.init_scale`` or ``sim.linearized``) and one ``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no
-pyplot state) per figure, with their full and quick configurations at the top (``sim.figures`` registers them).
+Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out, from ``sim.experiments``) and one
+``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no pyplot state) per figure, with their full and quick
+configurations at the top (``sim.figures`` registers them).
+Parts I and II each feed two figures: their computation is memoized by configuration (the last two datasets are
+kept), so rendering both figures of a part runs the experiment once; a returned dataset may be shared, and no
+``plot_*`` or caller may mutate it.
 Conventions: MSE is the mean squared error (PyTorch's MSELoss); gradient norms are Frobenius norms of each layer's
 weight gradient of the full training MSE; Φ is the n × P Jacobian of the outputs on the training points, principal
 feature k is ψ_k(x) = Σ_p V_pk ∂f(x)/∂θ_p with the training V (REFERENCE §7). Diverged runs are frozen and flagged,
@@ -13,26 +16,63 @@ References: EECS 182 Sp25 HW1 Q5 (Parts I and II), Sp25 HW0 Q5 (elbows).
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from sim import experiments, init_scale, linearized
-from sim.plotting import DIVERGED_COLOR, NOTE
+from sim import experiments
+from sim.plotting import DIVERGED_COLOR, unit_colors
 
 PART1_FULL = {"widths": [10, 20, 40], "depths": [1, 2], "steps": 150_000, "learning_rate": 0.02, "batch_size": 40}
 PART1_QUICK = PART1_FULL | {"widths": [10], "steps": 3000}
 PART2_FULL = {"models": list(experiments.PART2_MODELS), "steps": 468, "n_train": 1500}
 PART2_QUICK = PART2_FULL | {"models": ["small", "large", "he", "he_mismatched"], "n_train": 300}
-INIT_SCALE_FULL = {"scales": np.geomspace(1e-2, 10, 61).tolist(), "seeds": 32, "depth": 4, "width": 20}
-INIT_SCALE_QUICK = INIT_SCALE_FULL | {"scales": np.geomspace(1e-2, 10, 13).tolist(), "seeds": 8, "n_train": 300}
-LINEARIZED_FULL = {"model": "he", "learning_rates": [0.1, 0.03, 0.01], "steps": 468, "n_train": 1500}
-LINEARIZED_QUICK = LINEARIZED_FULL | {"learning_rates": [0.1, 0.01], "n_train": 300}
 MODEL_COLORS = {"shallow": "tab:green", "small": "tab:blue", "large": DIVERGED_COLOR, "he": "tab:purple"}
 MODEL_COLORS |= {"he_mismatched": "tab:orange"}
 PF_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+PF_SHOWN = 4  # principal features drawn per panel in the per-model figures (the experiments' default num_pf)
+PF_DEFINITION = (
+    r"$\psi_k(x)=\sum_p V_{pk}\,\partial f(x)/\partial\theta_p$ on a dense grid, with $V$ from the SVD "
+    r"$\Phi = U S V^\top$ of the $n \times P$ Jacobian on the training points (sign: largest $|\psi_k|$ positive)"
+)
+CACHE_SIZE = 2  # memoized Part I / Part II datasets (``sim figures`` renders a part's two figures in a row)
 # Sp25 HW1 Q5 Part II as published (REFERENCE §7): per-layer weight-gradient norms at init
 PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085, 0.31, 0.34, 0.40, 0.42]}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parts I and II feed two figures each: one computation per configuration
+
+
+def memoized(experiment, config: dict, *, progress: bool = True) -> xr.Dataset:
+    """``experiment(**config, progress=progress)``, remembered for the last ``CACHE_SIZE`` configurations.
+
+    The key is the experiment's name and the canonical JSON of ``config`` (sorted keys; ``progress`` is not part of
+    it). A hit returns the very same dataset: treat it as read-only.
+    """
+    key = json.dumps({"experiment": experiment.__name__, "config": config}, sort_keys=True)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    ds = experiment(**config, progress=progress)
+    if ds.attrs.get("complete", 1):  # an interrupted run is returned, never remembered
+        _CACHE[key] = ds
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return ds
+
+
+def clear_cache() -> None:
+    """Forget every memoized dataset (the next call recomputes)."""
+    _CACHE.clear()
+
+
+_CACHE: OrderedDict[str, xr.Dataset] = OrderedDict()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -40,8 +80,8 @@ PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085
 
 
 def compute_part1_features(*, progress=True, **config) -> xr.Dataset:
-    """:func:`sim.experiments.part1` (features, elbows, spectra of the elbow nets at init and trained)."""
-    return experiments.part1(**config, progress=progress)
+    """:func:`sim.experiments.part1` (features, elbows, spectra of the elbow nets at init and trained), memoized."""
+    return memoized(experiments.part1, config, progress=progress)
 
 
 def plot_part1_features(ds: xr.Dataset) -> MplFigure:
@@ -52,7 +92,7 @@ def plot_part1_features(ds: xr.Dataset) -> MplFigure:
     width = int(ds.width.sel(model=m1))
     x = ds.x.values
     kinks = ds.attrs["kinks"]
-    colors = _unit_colors(width)
+    colors = unit_colors(width)
     for col, (var, label) in enumerate(
         (("feature_w", r"\partial f/\partial W^{(1)}_i"), ("feature_b", r"\partial f/\partial b_i"))
     ):
@@ -119,8 +159,8 @@ def plot_part1_features(ds: xr.Dataset) -> MplFigure:
 
 
 def compute_part2_features(*, progress=True, **config) -> xr.Dataset:
-    """:func:`sim.experiments.part2` (shallow vs 4 × 20 nets with three inits, and mismatched training data)."""
-    return experiments.part2(**config, progress=progress)
+    """:func:`sim.experiments.part2` (shallow vs 4 × 20 nets with three inits, and mismatched data), memoized."""
+    return memoized(experiments.part2, config, progress=progress)
 
 
 def plot_part2_features(ds: xr.Dataset) -> MplFigure:
@@ -210,135 +250,126 @@ def plot_part2_features(ds: xr.Dataset) -> MplFigure:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Gradient norms against the init scale, with the mean-field gain
+# Per model: top principal features at init and trained, and the top singular values (Parts I and II)
 
 
-def compute_init_scale(*, progress=True, **config) -> xr.Dataset:
-    """:func:`sim.init_scale.init_scale_sweep`: per-layer gradient norms and second moments over (scale, seed)."""
-    return init_scale.init_scale_sweep(**config, progress=progress)
+def plot_part1_principal(ds: xr.Dataset) -> MplFigure:
+    kinks = ds.attrs["kinks"]
 
+    def label(m):
+        d, w = int(ds.depth.sel(model=m)), int(ds.width.sel(model=m))
+        layers = f"{d} hidden layer{'s' if d > 1 else ''} of {w} units"
+        return f"{m}: {layers}, elbow init, P = {int(ds.num_params.sel(model=m))}; {_mse_note(ds, m)}"
 
-def plot_init_scale(ds: xr.Dataset) -> MplFigure:
-    fig = MplFigure(figsize=(16.0, 5.2), layout="constrained")
-    ax, ax2, ax3 = fig.subplots(1, 3)
-    a = ds.scale.values
-    layers = list(ds.layer.values)
-    colors = PF_COLORS[: len(layers)] if len(layers) <= len(PF_COLORS) else _unit_colors(len(layers))
-    depth, width = ds.attrs["depth"], ds.attrs["width"]
-    for i, (layer, color) in enumerate(zip(layers, colors, strict=True)):
-        ax.loglog(
-            np.repeat(a, ds.sizes["seed"]),
-            ds.grad_norm.isel(layer=i).values.ravel(),
-            ".",
-            ms=1.5,
-            color=color,
-            alpha=0.25,
-        )
-        ax.loglog(a, ds.grad_norm_rms.isel(layer=i), "o", ms=3.5, mfc="none", color=color, label=f"{layer} (RMS)")
-        ax.loglog(a, ds.predicted_grad_norm.isel(layer=i), "-", lw=1.2, color=color)
-        ax2.loglog(a, ds.second_moment_mean.isel(layer=i), "o", ms=3.5, mfc="none", color=color, label=layer)
-        ax2.loglog(a, ds.predicted_second_moment.isel(layer=i), "-", lw=1.2, color=color)
-        ratio = ds.grad_norm_rms.isel(layer=i) / ds.predicted_grad_norm.isel(layer=i)
-        ax3.semilogx(a, ratio, "o-", ms=3, color=color, label=layer)
-    ax.plot([], [], "-", color="black", label="mean-field prediction")
-    # slope guides through the first and last measured points of the output layer
-    g = ds.grad_norm_rms.isel(layer=-1).values
-    for slope, anchor, sel in ((depth, 0, a < a[len(a) // 3]), (2 * depth + 1, -1, a > a[2 * len(a) // 3])):
-        guide = g[anchor] * (a[sel] / a[anchor]) ** slope * 10
-        ax.loglog(a[sel], guide, "k--", lw=0.8)
-        ax.text(a[sel][0], guide[0] * 3, rf"$\propto a^{{{slope}}}$", fontsize=9, ha="left", va="bottom")
-    for axis in (ax, ax2, ax3):
-        _mark_scales(axis, ds.attrs["he_scale"])
-    ax.set(
-        xlabel=r"weight scale $a$ (all weights $U(\pm a)$, zero biases)",
-        ylabel=r"$\|\partial L/\partial W_l\|_F$ at init",
+    def decorate(ax, m):
+        _mark_kinks(ax, kinks)
+        _shade_outside(ax, ds.x.values, ds.attrs["interval"], "0.5")
+
+    extra = [Line2D([], [], color="0.75", lw=0.8, ls=":", label="the target's kinks k/10")]
+    lo, hi = ds.attrs["interval"]
+    extra.append(Patch(color="0.5", alpha=0.15, label=f"x outside the training interval [{lo:g}, {hi:g}]"))
+    title = (
+        "Part I (Sp25 HW1 Q5), elbow-initialized ReLU nets on the kink target: top principal features and singular "
+        f"values of Φ at init and after {ds.attrs['steps']} SGD steps (lr {ds.attrs['learning_rate']:g}, "
+        f"batch {ds.attrs['batch_size']}, n = {ds.sizes['sample']})"
     )
-    ax.set_title(
-        f"gradient norms, {depth} × {width} ReLU net, {ds.sizes['seed']} seeds: "
-        rf"$a^{{{depth}}}$ (residual ≈ −y), then $a^{{{2 * depth + 1}}}$ (f dominates)"
+    return _principal_rows(ds, title, label, decorate, extra)
+
+
+def plot_part2_principal(ds: xr.Dataset) -> MplFigure:
+    def label(m):
+        d, w, init = int(ds.depth.sel(model=m)), int(ds.width.sel(model=m)), str(ds.init.sel(model=m).values)
+        inits = {"pytorch": "PyTorch default init", "he_uniform": "He uniform, zero biases"}
+        text = f"{m}: {d} × {w}, " + inits.get(init, f"weights U(±{float(ds.scale.sel(model=m)):g}), zero biases")
+        lo, hi = _train_interval(ds, m)
+        if (lo, hi) != tuple(ds.attrs["interval"]):
+            text += f", trained on x ∈ [{lo:g}, {hi:g}]"
+        text += f", P = {int(ds.num_params.sel(model=m))}; {_mse_note(ds, m)}"
+        pub = float(ds.published_test_mse.sel(model=m)) if "published_test_mse" in ds else np.nan
+        if not np.isnan(pub):
+            text += f" (published {pub:g})" if np.isfinite(pub) else " (published NaN)"
+        return text
+
+    def decorate(ax, m):
+        mismatched = _train_interval(ds, m) != tuple(ds.attrs["interval"])
+        _shade_outside(ax, ds.x.values, _train_interval(ds, m), MODEL_COLORS["he_mismatched"] if mismatched else "0.5")
+
+    lo, hi = ds.attrs["interval"]
+    extra = [Patch(color="0.5", alpha=0.15, label=f"x outside the training interval [{lo:g}, {hi:g}]")]
+    if any(_train_interval(ds, m) != tuple(ds.attrs["interval"]) for m in ds.model.values):
+        extra.append(Patch(color=MODEL_COLORS["he_mismatched"], alpha=0.15, label="outside the mismatched interval"))
+    title = (
+        "Part II (Sp25 HW1 Q5), sum of sines: top principal features and singular values of Φ at init and after "
+        f"{ds.attrs['steps']} heavy-ball steps (m = {ds.attrs['momentum']:g}, lr {ds.attrs['learning_rate']:g}, "
+        f"batch {ds.attrs['batch_size']}, n = {ds.sizes['sample']})"
     )
-    ax.legend(fontsize=7, loc="upper left")
-    ax2.set(xlabel=r"weight scale $a$", ylabel=r"mean squared pre-activation $q_l$")
-    ax2.set_title(r"signal second moments: $q_l=\frac{a^2}{3}\,\overline{x^2}\,g^{\,l-1}$, gain $g=Na^2/6$")
-    ax2.legend(fontsize=7, loc="upper left")
-    ax3.axhline(1.0, color="black", lw=0.8)
-    ax3.set(xlabel=r"weight scale $a$", ylabel="measured RMS / mean-field prediction", ylim=(0, 2))
-    ax3.set_title("agreement of the gradient norms with the mean-field formula")
-    ax3.legend(fontsize=7)
-    ax3.text(
-        0.02,
-        0.02,
-        "finite width (N = 20) and the R–J independence assumption\nset the residual gap",
-        transform=ax3.transAxes,
-        **NOTE,
-    )
+    return _principal_rows(ds, title, label, decorate, extra)
+
+
+def _principal_rows(ds, title, label, decorate, extra_handles):
+    """One row per model: ψ_1..ψ_4 at init, the same trained, and the top singular values (init dashed)."""
+    models = list(ds.model.values)
+    k_shown = min(PF_SHOWN, ds.sizes["pf_index"])
+    colors = [PF_COLORS[k % len(PF_COLORS)] for k in range(k_shown)]
+    fig = MplFigure(figsize=(15.0, 0.9 + 2.9 * len(models)), layout="constrained")
+    key, *rows = fig.subfigures(len(models) + 1, 1, height_ratios=[0.3] + [2.9] * len(models))
+    handles = [Line2D([], [], color=c, lw=1.4, label=rf"$\psi_{k + 1}$") for k, c in enumerate(colors)]
+    handles += [Line2D([], [], color="0.45", ls="--", marker=".", label="singular values at init")]
+    handles += [Line2D([], [], color="black", marker=".", label=r"trained (colored: the $s_k$ of the drawn $\psi_k$)")]
+    key.legend(handles=handles + extra_handles, loc="center", ncols=len(handles) + len(extra_handles), frameon=False)
+    x = ds.x.values
+    for sub, m in zip(rows, models, strict=True):
+        sub.suptitle(label(m), x=0.005, ha="left", fontsize=10, fontweight="bold")
+        *feature_axes, ax_sv = sub.subplots(1, 3, width_ratios=[1.4, 1.4, 1.0])
+        frozen = bool(ds.diverged.sel(model=m))
+        for ax, stage in zip(feature_axes, experiments.STAGES, strict=True):
+            psi = ds.principal_features.sel(model=m, stage=stage).values
+            for k, color in enumerate(colors):
+                ax.plot(x, psi[k], color=color, lw=1.1)
+            decorate(ax, m)
+            ax.set_xlim(x[0], x[-1])
+            tag = f" (diverged at step {int(ds.diverged_step.sel(model=m))}: frozen at init)" if frozen else ""
+            ax.set(xlabel="x", title=f"top {k_shown} principal features, {stage}{tag if stage == 'trained' else ''}")
+        feature_axes[0].set_ylabel(r"$\psi_k(x)$")
+        for stage, ls, color in (("init", "--", "0.45"), ("trained", "-", "black")):
+            s = np.maximum(ds.singular_values.sel(model=m, stage=stage).values, 1e-12)  # zero padding
+            index = np.arange(1, s.size + 1)
+            ax_sv.semilogy(index, s, ls, color=color, lw=1.0, marker=".", ms=3)
+            ax_sv.scatter(index[:k_shown], s[:k_shown], c=colors, s=16, zorder=3, edgecolors="none")
+        ax_sv.set(xlabel="index k", ylabel=r"$s_k$", xticks=[1, 5, 10, 15, 20][: 1 + ds.sizes["sv_index"] // 5])
+        ax_sv.set_title(f"top {ds.sizes['sv_index']} singular values of Φ (init dashed)")
+    fig.suptitle(title + "\n" + PF_DEFINITION, fontsize=11)
     return fig
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The network against its linearization
+def _mse_note(ds, model):
+    note = f"final test MSE {float(ds.final_test_mse.sel(model=model)):.3g}"
+    if bool(ds.diverged.sel(model=model)):
+        note += f", DIVERGED at step {int(ds.diverged_step.sel(model=model))} (frozen at init)"
+    return note
 
 
-def compute_linearized(*, progress=True, **config) -> xr.Dataset:
-    """:func:`sim.linearized.linearized_comparison`: network and linearized model, same optimizer and batches."""
-    return linearized.linearized_comparison(**config, progress=progress)
+def _train_interval(ds, model):
+    """Training x-interval of ``model``: Part II's per-model interval, else the experiment's."""
+    if ds.attrs.get("experiment") == "part2" and model in experiments.PART2_MODELS:
+        return tuple(experiments.PART2_MODELS[model]["train_interval"])
+    return tuple(ds.attrs["interval"])
 
 
-def plot_linearized(ds: xr.Dataset) -> MplFigure:
-    fig = MplFigure(figsize=(16.0, 5.0), layout="constrained")
-    ax, ax2, ax3 = fig.subplots(1, 3)
-    steps = ds.step.values
-    lrs = ds.learning_rate.values
-    for lr, color in zip(lrs, PF_COLORS, strict=False):
-        for kind, ls in (("network", "-"), ("linearized", "--")):
-            run = ds.sel(learning_rate=lr, kind=kind)
-            label = f"{kind}, lr {lr:g}"
-            if bool(run.diverged):
-                label += f" (diverged at step {int(run.diverged_step)})"
-            ax.semilogy(steps, run.test_loss, ls, color=color, lw=1.2, label=label)
-            ax2.semilogy(steps, run.train_loss, ls, color=color, lw=1.2)
-            if not bool(run.diverged):
-                ax3.plot(ds.x, run.prediction, ls, color=color, lw=1.0, label=label)
-            else:
-                ax.plot(steps[steps >= int(run.diverged_step)][:1], run.test_loss.values[-1:], "x", color=color, ms=8)
-    title = f"test MSE ({ds.attrs['model']}, {ds.attrs['optimizer']} m = {ds.attrs['momentum']:g}); "
-    title += f"linearization stable for lr < {float(ds.lr_stable):.3g}"
-    ax.set(xlabel="step", ylabel="test MSE", title=title)
-    ax.legend(fontsize=7)
-    ax2.set(xlabel="step", ylabel="training MSE (full set)", title="training MSE: network solid, linearized dashed")
-    drift = ", ".join(f"lr {lr:g}: {d:.2f}" for lr, d in zip(lrs, ds.feature_drift.values, strict=True))
-    ax2.text(0.02, 0.02, f"network feature drift ‖Φ_T − Φ₀‖/‖Φ₀‖: {drift}", transform=ax2.transAxes, **NOTE)
-    ax3.plot(ds.x, ds.target, color="black", lw=1.4, label="target")
-    ax3.plot(ds.x, ds.initial_prediction, color="0.5", lw=0.8, ls=":", label="f at init")
-    ax3.set(xlabel="x", ylabel="f(x)", title="final predictions (diverged runs omitted)")
-    ax3.legend(fontsize=7)
-    fig.suptitle(
-        r"a network against its linearization $f(\theta_0)+J(\theta_0)(\theta-\theta_0)$: same optimizer, same "
-        rf"minibatches; top singular value of $\Phi_0$ = {float(ds.top_singular_value):.1f}"
-    )
-    return fig
+def _shade_outside(ax, x, interval, color):
+    lo, hi = interval
+    for a, b in ((x[0], lo), (hi, x[-1])):
+        if b > a:
+            ax.axvspan(a, b, color=color, alpha=0.15, lw=0)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared drawing helpers
 
 
-def _unit_colors(count):
-    from matplotlib import colormaps
-
-    return colormaps["viridis"](np.linspace(0, 0.95, max(count, 1)))
-
-
 def _mark_kinks(ax, kinks):
     for k in kinks:
         ax.axvline(k, color="0.75", lw=0.5, ls=":")
-
-
-def _mark_scales(ax, he_scale):
-    kw = {"transform": ax.get_xaxis_transform(), "rotation": 90, "fontsize": 7, "va": "top", "color": "0.3"}
-    for a, label in ((0.03, "course U(±0.03)"), (3.0, "course U(±3)"), (he_scale, "g = 1 (He)")):
-        ax.axvline(a, color="0.5", lw=0.7, ls="-.")
-        ax.text(a, 0.98, f" {label}", ha="right", **kw)
 
 
 def _principal_panel(ax, ds, model, stage, kinks):

@@ -84,3 +84,10 @@ def log_edges(values: np.ndarray) -> np.ndarray:
 def log_limits(values: np.ndarray) -> tuple[float, float]:
     edges = log_edges(values)
     return float(edges[0]), float(edges[-1])
+
+
+def unit_colors(count: int):
+    """``count`` colors along viridis (one per unit, layer or seed), RGBA array of shape [count, 4]."""
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.linspace(0, 0.95, max(count, 1)))

@@ -1,6 +1,6 @@
-"""Tests for sim.experiments (and a smoke test of sim.figures_features): the published Part II table in kind at a
-small size, Part I's shapes and elbows, the single-model experiment against the models of Parts I and II it
-reproduces, netCDF-safe attrs, and bad input (raised before anything compiles).
+"""Tests for sim.experiments (and smoke tests of sim.figures_features, its memoization included): the published
+Part II table in kind at a small size, Part I's shapes and elbows, the single-model experiment against the models of
+Parts I and II it reproduces, netCDF-safe attrs, and bad input (raised before anything compiles).
 
 Published (Sp25 HW1 Q5, REFERENCE §7): U(±0.03) gives gradient norms ≈ 1e-6 and a constant predictor (test MSE ≈
 Var(y_test) ≈ 0.13, one singular value ≈ √n); U(±3) gives norms 5e4–1.8e5 and diverges; He trains to 0.0046.
@@ -8,11 +8,13 @@ Var(y_test) ≈ 0.13, one singular value ≈ √n); U(±3) gives norms 5e4–1.8
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import xarray as xr
 
-from sim import experiments, figures, networks, training
+from sim import experiments, figures, figures_features, networks, training
 from sim.validate import InputError
 
 N_TRAIN = 300
@@ -156,11 +158,64 @@ def test_result_attrs_are_netcdf_safe(tmp_path):
 def test_figures_draw_from_experiment_datasets(part1, part2, tmp_path):
     from sim.plotting import fixed_style, save
 
+    names = {"features_part1": part1, "features_part1_principal": part1}
+    names |= {"features_part2": part2, "features_part2_principal": part2}
     with fixed_style():
-        for name, ds in (("features_part1", part1), ("features_part2", part2)):
+        for name, ds in names.items():
+            before = ds.copy(deep=True)
             spec = figures.FIGURES[name]
             path = save(spec.plot(ds), tmp_path / spec.filename)  # drawing parses every mathtext label
             assert path.stat().st_size > 20_000, name
+            xr.testing.assert_identical(ds, before)  # memoized datasets are shared: plotting must not mutate them
+            assert ds.attrs == before.attrs, name
+
+
+def test_principal_figures_have_one_row_per_model(part1, part2):
+    for ds, plot in ((part1, figures_features.plot_part1_principal), (part2, figures_features.plot_part2_principal)):
+        rows = plot(ds).subfigs[1:]  # the first holds the legend
+        titles = {m: sub.get_suptitle() for m, sub in zip(ds.model.values, rows, strict=True)}
+        for m, title in titles.items():
+            assert title.startswith(f"{m}: ") and f"P = {int(ds.num_params.sel(model=m))}" in title
+            assert ("DIVERGED at step" in title) == bool(ds.diverged.sel(model=m))
+        for sub in rows:
+            *feature_axes, ax_sv = sub.axes
+            for ax in feature_axes:  # ψ_1..ψ_4 on the grid (besides the kinks' vertical lines)
+                assert sum(len(line.get_xdata()) == ds.sizes["x"] for line in ax.lines) == figures_features.PF_SHOWN
+            assert len(ax_sv.lines) == 2 and ax_sv.get_yscale() == "log"  # init and trained spectra
+    assert bool(part2.diverged.sel(model="large"))
+
+
+def test_part_computations_are_memoized_by_configuration(monkeypatch):
+    calls = []
+
+    def part1(*, progress=True, **config):
+        calls.append(("part1", config))
+        return xr.Dataset(attrs={"call": len(calls)})
+
+    def part2(*, progress=True, **config):
+        calls.append(("part2", config))
+        return xr.Dataset(attrs={"call": len(calls)})
+
+    monkeypatch.setattr(experiments, "part1", part1)
+    monkeypatch.setattr(experiments, "part2", part2)
+    monkeypatch.setattr(figures_features, "_CACHE", OrderedDict())
+    # the registered pairs share their configuration, hence one computation
+    for quick in (False, True):
+        for part in ("features_part1", "features_part2"):
+            first = figures.FIGURES[part].compute(quick, progress=False)
+            assert figures.FIGURES[part + "_principal"].compute(quick, progress=True) is first
+    assert len(calls) == 4
+    # the key is the canonical JSON of the configuration (key order and progress do not matter), per experiment
+    config = {"models": ["he"], "steps": 5}
+    ds = figures_features.compute_part2_features(**config, progress=False)
+    assert figures_features.compute_part2_features(steps=5, models=["he"]) is ds
+    assert figures_features.compute_part2_features(**config | {"steps": 6}, progress=False) is not ds
+    assert figures_features.compute_part1_features(**config, progress=False) is not ds
+    assert [c[0] for c in calls[4:]] == ["part2", "part2", "part1"]
+    # only the last CACHE_SIZE datasets are kept (least recently used goes first)
+    assert len(figures_features._CACHE) == figures_features.CACHE_SIZE
+    assert figures_features.compute_part2_features(**config, progress=False) is not ds
+    assert len(calls) == 8
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -206,3 +261,28 @@ def test_bad_inputs_raise_input_error_naming_the_parameter(call, param, monkeypa
     with pytest.raises(InputError) as err:
         call()
     assert err.value.param == param
+
+
+def test_interrupted_part2_keeps_the_models_that_finished(monkeypatch):
+    real = experiments._run_model
+    calls = {"n": 0}
+
+    def run_model(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    kw = {"models": ["small", "he"], "n_train": 64, "steps": 5, "batch_size": 16, "progress": False}
+    monkeypatch.setattr(experiments, "_run_model", run_model)
+    part = experiments.part2(**kw)
+    assert part.attrs["complete"] == 0 and list(part.model.values) == ["small"]
+    assert float(part.published_test_mse.sel(model="small")) == experiments.PUBLISHED_TEST_MSE["small"]
+    calls["n"] = -10  # no more interrupts: the finished model equals an uninterrupted run's
+    full = experiments.part2(**kw)
+    assert full.attrs["complete"] == 1
+    for name in ("singular_values", "final_test_mse", "grad_norms"):
+        np.testing.assert_array_equal(part[name].sel(model="small"), full[name].sel(model="small"))
+    monkeypatch.setattr(experiments, "_run_model", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # nothing finished: nothing to keep
+        experiments.part2(**kw)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import reference
 
-from sim import figures, theory
+from sim import figures, figures_features, theory
 from sim.validate import InputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,12 +24,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
     seconds: dict[str, float] = {}
+    figures_features.clear_cache()  # computed independently of the data fixture
     paths = figures.render(quick=True, outdir=out, progress=False, seconds=seconds)
     return out, paths, seconds
 
 
 @pytest.fixture(scope="module")
 def data():
+    figures_features.clear_cache()  # computed independently of the render (the byte-stability test compares them)
     return {name: fig.compute(True, progress=False) for name, fig in figures.FIGURES.items()}
 
 
