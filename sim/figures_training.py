@@ -118,7 +118,7 @@ def plot_linearized(ds: xr.Dataset) -> MplFigure:
             else:
                 ax.plot(steps[steps >= int(run.diverged_step)][:1], run.test_loss.values[-1:], "x", color=color, ms=8)
     title = f"test MSE ({ds.attrs['model']}, {ds.attrs['optimizer']} m = {ds.attrs['momentum']:g}); "
-    title += f"linearization stable for lr < {float(ds.lr_stable):.3g}"
+    title += f"full-batch bound of the linearization: lr < {float(ds.lr_stable):.3g} (minibatch noise diverges earlier)"
     ax.set(xlabel="step", ylabel="test MSE", title=title)
     ax.legend(fontsize=7)
     ax2.set(xlabel="step", ylabel="training MSE (full set)", title="training MSE: network solid, linearized dashed")
@@ -141,6 +141,6 @@ def plot_linearized(ds: xr.Dataset) -> MplFigure:
 
 def _mark_scales(ax, he_scale):
     kw = {"transform": ax.get_xaxis_transform(), "rotation": 90, "fontsize": 7, "va": "top", "color": "0.3"}
-    for a, label in ((0.03, "course U(±0.03)"), (3.0, "course U(±3)"), (he_scale, "g = 1 (He)")):
+    for a, label in ((0.03, "course U(±0.03)"), (3.0, "course U(±3)"), (he_scale, "g = 1 (He scale for fan-in N)")):
         ax.axvline(a, color="0.5", lw=0.7, ls="-.")
         ax.text(a, 0.98, f" {label}", ha="right", **kw)

@@ -10,8 +10,10 @@ Mean-field theory of the init-scale sweep (derived in :func:`predicted_grad_norm
 pre-activation second moment by g = N·(a²/3)·½ = N a²/6, and the backward signal by the same g. Every layer's
 per-sample Jacobian then has ‖∂f(x)/∂W_l‖_F² ≈ g^D x² (D hidden layers, equal widths), and the loss gradient is
 ≈ 2·g^{D/2}·|residual-weighted x|: it scales as a^D while the output is small (residual ≈ −y) and as a^{2D+1} once the
-output f ∝ a^{D+1} dominates the residual. He init is g = 1 (a = √(6/N)). With zero biases both powers are exact
-(f is positively homogeneous of degree D + 1 in the weights), only the prefactors are mean-field estimates.
+output f ∝ a^{D+1} dominates the residual. g = 1 at a = √(6/N), He's scale for the layers of fan-in N
+(the sweep draws every layer U(±a), so there the first layer, of fan-in 1, has gain 1/N, not He's 1). With zero
+biases both powers are exact (f is positively homogeneous of degree D + 1 in the weights), only the prefactors are
+mean-field estimates.
 
 References: EECS 182 Sp25 HW1 Q5 Part II (U(±0.03), U(±3) and He inits of a 4 × 20 net); Cho & Saul 2009 (the
 arc-cosine kernel behind :func:`relu_correlation`); He et al. 2015 (g = 1).

@@ -41,8 +41,10 @@ def linearized_comparison(
     """A Part II network and its linearization f(θ₀) + J(θ₀)(θ − θ₀) trained with the same optimizer and batches.
 
     The linearized model is linear regression on the fixed features Φ₀ = J(θ₀), so its full-batch dynamics are
-    those of a quadratic with top Hessian eigenvalue h = 2 s₁²/n (MSE, s₁ = top singular value of Φ₀): SGD is
-    stable iff lr < 2/h, heavy ball iff lr < 2(1 + m)/h (``lr_stable``; inf for adam, which has no such bound).
+    those of a quadratic with top Hessian eigenvalue h = 2 s₁²/n (MSE, s₁ = top singular value of Φ₀): full-batch
+    GD is stable iff lr < 2/h, heavy ball iff lr < 2(1 + m)/h (``lr_stable``; inf for adam, which has no such
+    bound). That bound is the one of the MEAN iterate: with minibatches the gradient noise makes the second moment
+    grow earlier (as for noisy-input SGD, ``sim.noisy``), so minibatch runs can diverge somewhat below it.
     The network is not bound by it: its features move (``feature_drift``) and it can train at learning rates where
     its linearization diverges (the "catapult" regime of Lewkowycz et al. 2020).
 

@@ -10,7 +10,8 @@ How the estimates are made (and why they do not depend on chunk size or device c
 - Keys come from the GLOBAL trajectory index, ``fold_in(key(seed), i)`` with a counter-based PRNG, so trajectory i
   draws the same numbers whatever chunk or device runs it. Chunks of ``chunk_size`` trajectories per device are
   vmapped, jitted and sharded with ``shard_map`` over ``sim.runtime.mesh()`` (every device JAX sees); the last
-  chunk is padded and the padding never reaches the estimates. One compile serves any number of trajectories.
+  chunk is padded and the padding never reaches the estimates. One compile serves any number of trajectories
+  from ``chunk_size`` × devices up; fewer (N) run in one call of ceil(N / devices) per device, never more.
 - Per-trajectory recorded values come back to the host (one chunk stays in flight meanwhile) and are reduced in
   float64, in fixed super-blocks of ``SUPER_BLOCK`` consecutive trajectories (two-pass moments inside a block,
   then Pébay's exact pairwise update of count, mean and central moments M2, M3, M4, block after block in index
@@ -24,6 +25,8 @@ How the estimates are made (and why they do not depend on chunk size or device c
   for exact quantiles would grow with N.)
 - Divergence: an element is diverged from the first recorded step where it is non-finite or beyond ±``bound``
   (trajectory functions should also freeze such states, as :func:`simulate`'s users do, so nothing overflows).
+  ``bounds`` sets a bound per output instead (``math.inf``: only non-finite values diverge, e.g. running sums
+  whose size is the result, not a sign of divergence).
   Diverged elements are counted per recorded step (``*_diverged_fraction``) and EXCLUDED from every estimate:
   means, variances, intervals and quantiles are over the ``*_count`` elements still finite and within the bound.
   No NaN reaches the output: estimates with no surviving elements are 0 with count 0.
@@ -159,6 +162,7 @@ def monte_carlo(
     bins: int = DEFAULT_BINS,
     sample_paths: int = 0,
     bound: float = DEFAULT_BOUND,
+    bounds=None,
     confidence: float = 0.95,
     prng: str = DEFAULT_PRNG,
     dims=None,
@@ -175,13 +179,15 @@ def monte_carlo(
       record_steps: the step numbers of the leading axis (strictly increasing, ≥ 0): the ``step`` coordinate.
       args: a tuple of arrays (pytrees) passed to every trajectory.
       seed: integer in [0, 2³²).
-      chunk_size: trajectories per device per compiled call (≥ 8).
+      chunk_size: trajectories per device per compiled call (≥ 8; at most ceil(N / devices) are run).
       quantiles: probabilities in [0, 1] (empty: no histograms).
       quantile_of: names of the outputs to histogram (default: all).
       quantile_scale: the linear-to-logarithmic crossover of the histogram bins (the values' typical size).
       bins: histogram bins (≥ 16).
       sample_paths: also return the recorded values of trajectories 0 … sample_paths − 1.
-      bound: divergence bound on |value|.
+      bound: divergence bound on |value| (absolute), for every output not in ``bounds``.
+      bounds: optional mapping from output name to its own bound (> 0; ``math.inf`` exempts the output from the
+        bound: only non-finite values count as diverged). Histogrammed outputs need a finite bound.
       confidence: level of the confidence intervals, in (0, 1).
       prng: one of ``PRNGS``.
       dims: optional mapping from output name to names of its trailing dimensions.
@@ -209,6 +215,15 @@ def monte_carlo(
     for name in quantile_of:
         if name not in shapes:
             raise InputError("quantile_of", f"{name!r} is not an output of the trajectory ({', '.join(shapes)})")
+    bounds = dict(bounds or {})
+    for name, value in bounds.items():
+        if name not in shapes:
+            raise InputError("bounds", f"{name!r} is not an output of the trajectory ({', '.join(shapes)})")
+        if not value > 0:  # also rejects NaN
+            raise InputError("bounds", f"the bound of {name!r} must be > 0, got {value!r}")
+        if name in quantile_of and quantiles is not None and np.size(quantiles) and not np.isfinite(value):
+            raise InputError("bounds", f"{name!r} is histogrammed (quantile_of): its bound must be finite")
+    bounds = {name: float(bounds.get(name, bound)) for name in shapes}
     dims = dict(dims or {})
     for name, shape in shapes.items():
         names = tuple(dims.get(name, (f"{name}_dim_{i}" for i in range(len(shape) - 1))))
@@ -217,9 +232,10 @@ def monte_carlo(
         dims[name] = names
 
     n_dev = jax.device_count()
+    chunk_size = min(chunk_size, -(-trajectories // n_dev))  # never run more than N (rounded up to the devices)
     per_call = chunk_size * n_dev
     run = _runner(trajectory, prng)
-    acc = _Accumulator(shapes, spec, quantile_of, bins, quantile_scale, bound)
+    acc = _Accumulator(shapes, spec, quantile_of, bins, quantile_scale, bounds)
     seed_arr = np.uint32(spec["seed"])
     args = jax.tree.map(jnp.asarray, tuple(args))
     pending: collections.deque = collections.deque()
@@ -261,11 +277,12 @@ def monte_carlo(
         "confidence": confidence,
         "ci_method": "normal approximation: mean ± z sqrt(s2/n); var ± z sqrt((m4 - s4 (n-3)/(n-1)) / n)",
         "divergence_bound": bound,
+        "divergence_bounds": ", ".join(f"{k}: {v:g}" for k, v in bounds.items()),
         "divergence": "an element is diverged from the first recorded step where it is non-finite or |value| > "
-        "bound; diverged elements are excluded from mean, var, CIs and quantiles (name_count counts the rest) and "
+        "its output's bound (divergence_bounds); diverged elements are excluded from mean, var, CIs and quantiles (name_count counts the rest) and "
         "counted in name_diverged_fraction",
         "quantile_method": f"histogram of asinh(value / quantile_scale), {bins} bins over ±asinh(bound / "
-        "quantile_scale), linear interpolation inside a bin",
+        "quantile_scale) (the output's bound), linear interpolation inside a bin",
         "quantile_scale": quantile_scale,
         "bins": bins,
         **runtime.provenance(),
@@ -354,10 +371,10 @@ class _Accumulator:
     statements never leaves it half-updated.
     """
 
-    def __init__(self, shapes, spec, quantile_of, bins, scale, bound):
-        self.shapes, self.quantile_of, self.bins, self.scale, self.bound = shapes, quantile_of, bins, scale, bound
+    def __init__(self, shapes, spec, quantile_of, bins, scale, bounds):
+        self.shapes, self.quantile_of, self.bins, self.scale, self.bounds = shapes, quantile_of, bins, scale, bounds
         self.quantiles, self.n_paths = spec["quantiles"], spec["sample_paths"]
-        self.u_max = float(np.arcsinh(bound / scale))
+        self.u_max = {name: float(np.arcsinh(bounds[name] / scale)) for name in quantile_of}
         zeros = {name: np.zeros(shape) for name, shape in shapes.items()}
         self.state = {
             "done": 0,
@@ -400,30 +417,30 @@ class _Accumulator:
             stop = min(start + SUPER_BLOCK, n_rows)
             for name, x in rows.items():
                 block = x[start:stop]
-                bad = ~np.isfinite(block) | ~(np.abs(block) <= self.bound)
+                bad = ~np.isfinite(block) | ~(np.abs(block) <= self.bounds[name])
                 div = np.logical_or.accumulate(bad, axis=1)
                 diverged[name] = diverged[name] + div.sum(axis=0)
                 moments[name] = _merge(moments[name], _block_moments(block, ~div))
                 if name in hist:
-                    hist[name] = hist[name] + self._histogram(block, ~div)
+                    hist[name] = hist[name] + self._histogram(block, ~div, self.u_max[name])
             state["done"] += stop - start
             start = stop
         state.update(moments=moments, diverged=diverged, hist=hist, n_rows=n_rows - start)
         state["rows"] = {k: [v[start:]] if start < n_rows else [] for k, v in rows.items()}
         return state
 
-    def _histogram(self, block, valid):
+    def _histogram(self, block, valid, u_max):
         u = np.arcsinh(np.where(valid, block, 0).astype(np.float64) / self.scale)
-        b = np.clip(((u + self.u_max) / (2 * self.u_max) * self.bins).astype(np.int64), 0, self.bins - 1)
+        b = np.clip(((u + u_max) / (2 * u_max) * self.bins).astype(np.int64), 0, self.bins - 1)
         elem = np.broadcast_to(np.arange(int(np.prod(block.shape[1:]))).reshape(block.shape[1:]), block.shape)
         flat = (elem * self.bins + b)[valid]
         n_elem = int(np.prod(block.shape[1:]))
         return np.bincount(flat, minlength=n_elem * self.bins).reshape(n_elem, self.bins)
 
-    def _quantiles(self, counts, shape):
+    def _quantiles(self, counts, shape, u_max):
         total = counts.sum(axis=1)
         cum = np.cumsum(counts, axis=1)
-        width = 2 * self.u_max / self.bins
+        width = 2 * u_max / self.bins
         out = np.zeros((self.quantiles.size, counts.shape[0]))
         for i, q in enumerate(self.quantiles):
             target = q * total
@@ -432,7 +449,7 @@ class _Accumulator:
             below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[:, None], 1)[:, 0], 0)
             inside = np.take_along_axis(counts, b[:, None], 1)[:, 0]
             frac = np.clip((target - below) / np.maximum(inside, 1), 0, 1)
-            u = -self.u_max + (b + frac) * width
+            u = -u_max + (b + frac) * width
             out[i] = np.where(total > 0, self.scale * np.sinh(u), 0.0)
         return out.reshape(self.quantiles.size, *shape)
 
@@ -461,11 +478,11 @@ class _Accumulator:
             data[f"{name}_count"] = (d, n.astype(np.int64), {"description": "non-diverged trajectories"})
             data[f"{name}_diverged_fraction"] = (d, self.state["diverged"][name] / done)
             if name in self.state["hist"]:
-                q = self._quantiles(self.state["hist"][name], shape)
+                q = self._quantiles(self.state["hist"][name], shape, self.u_max[name])
                 data[f"{name}_quantile"] = (("quantile", *d), q, {"description": "histogram quantile (0: no data)"})
             if self.n_paths:
                 paths = self._paths(name, shape)
-                bad = ~np.isfinite(paths) | ~(np.abs(paths) <= self.bound)
+                bad = ~np.isfinite(paths) | ~(np.abs(paths) <= self.bounds[name])
                 data[f"{name}_paths"] = (("path", *d), _forward_fill(paths, ~np.isfinite(paths)))
                 data[f"{name}_path_diverged"] = (("path", *d), np.logical_or.accumulate(bad, axis=1))
         coords = {"step": record_steps}

@@ -91,7 +91,10 @@ def scalar(
     """Monte Carlo of scalar SGD with noisy inputs beside the exact moments of :mod:`sim.noisy`.
 
     w_{t+1} = w_t − η x̃_t (x̃_t w_t − y), x̃_t = x + σ N_t, N_t ~ N(0, 1) i.i.d., w₀ = 0 (EECS 182 Sp23 HW2 Q3).
-    A run whose |w| leaves ``bound`` is frozen there and counted as diverged (excluded from the estimates).
+    A run with |w| > ``bound`` × scale is frozen there and counted as diverged (excluded from the estimates); the
+    bound is RELATIVE to the problem's scale = max(|m*|, |y|/√(x² + σ²)) (floored at 1e-30), so a stable problem
+    with a large target is not called diverged. The absolute bound (capped at the working dtype's largest value)
+    is ``attrs["divergence_bound"]``; ``divergence_bound_relative`` and ``divergence_scale`` are attrs too.
 
     Args:
       x, y: the data point; sigma: the input-noise standard deviation σ ≥ 0; learning_rate: η > 0.
@@ -114,7 +117,9 @@ def scalar(
     a = kw["x"] ** 2 + kw["sigma"] ** 2
     m_star = float(noisy.mean_limit(kw["x"], kw["y"], kw["sigma"]))
     scale = max(abs(m_star), abs(kw["y"]) / np.sqrt(a), 1e-30)  # the size of typical w: where bins turn logarithmic
-    bound = float(np.asarray(bound, dtype))  # the kernel's freeze and the engine's check use the same value
+    relative = float(bound)
+    # the kernel's freeze and the engine's check use the same value, representable in the working dtype
+    bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
     params = np.asarray([kw["x"], kw["y"], kw["sigma"], kw["learning_rate"], bound], dtype=dtype)
     ds = monte_carlo(
         _scalar_trajectory(steps, record, block),
@@ -145,6 +150,8 @@ def scalar(
         steps=steps,
         block=block,
         dtype=dtype,
+        divergence_bound_relative=relative,
+        divergence_scale=scale,
         mean_limit=m_star,
         variance_limit=float(noisy.variance_limit(kw["x"], kw["y"], kw["sigma"], kw["learning_rate"])),
         mean_threshold=float(noisy.mean_threshold(kw["x"], kw["sigma"])),
@@ -161,9 +168,11 @@ SWEEP_FIELDS = {
     "second_moment_factor": "Monte Carlo estimate of q = E[(1 - eta x~^2)^2] over all N T draws (growth of E w^2)",
     "lyapunov": "Monte Carlo estimate of lambda = E log|1 - eta x~^2| over all N T draws (|A| floored at the dtype's "
     "eps): single runs settle iff lambda < 0",
-    "mean_converges": "|mean_factor| < 1",
-    "variance_bounded": "second_moment_factor < 1",
-    "runs_settle": "lyapunov < 0",
+    "mean_converges": "|mean_factor| < 1 (False where no run gave a finite estimate: factor_count 0)",
+    "variance_bounded": "second_moment_factor < 1 (False where no run gave a finite estimate: factor_count 0)",
+    "runs_settle": "lyapunov < 0 (False where no run gave a finite estimate: factor_count 0)",
+    "factor_count": "runs whose running sums of A, A^2 and log|A| all stayed finite (the factors are over these; "
+    "the divergence bound does not apply to them)",
     "w_mean": "sample mean of w_T over non-diverged runs",
     "w_var": "sample variance of w_T over non-diverged runs (unreliable where the variance is heavy-tailed)",
     "w_second_moment_growth": "log(sample E w_T^2 / sample E w_{T/2}^2) / (T - T/2): the naive pathwise growth rate "
@@ -176,6 +185,9 @@ SWEEP_FIELDS = {
     "exact_mean": "E w_T (closed form)",
     "exact_var": "Var w_T (closed form; inf where it overflows)",
 }
+
+
+FACTOR_LEAVES = ("A", "A2", "logA")  # per-run sums over the T steps of A = 1 - eta x~^2, A^2 and log|A|
 
 
 @functools.lru_cache(maxsize=16)
@@ -267,7 +279,7 @@ def scalar_sweep(
         raise InputError("x" if np.ndim(x) else "y", "must be a scalar (use an x axis to vary x)")
     steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
     steps, record, block = check_steps(steps, (steps // 2, steps), block)
-    check_int("point_chunk", point_chunk, minimum=1)
+    point_chunk = min(check_int("point_chunk", point_chunk, minimum=1), grid.size)  # no padding past the grid
     check_positive_finite("bound", bound)
     grid.check_budget(max_points)
     vals = grid.values_at(np.arange(grid.size))
@@ -299,9 +311,10 @@ def scalar_sweep(
                 quantile_scale=max(abs(float(y)), 1e-30),
                 bins=bins,
                 bound=bound,
+                bounds={k: np.inf for k in FACTOR_LEAVES},  # sums of A: their size is the result, never excluded
                 confidence=confidence,
                 prng=prng,
-                dims={k: ("point",) for k in ("w", "A", "A2", "logA")},
+                dims={k: ("point",) for k in ("w", *FACTOR_LEAVES)},
                 progress=False,
             )
             attrs = {**ds.attrs, "quantiles": ds["quantile"].values if "quantile" in ds.coords else []}
@@ -328,9 +341,12 @@ def _sweep_summaries(ds: xr.Dataset, steps: int) -> dict[str, np.ndarray]:
         res[name] = last[f"{leaf}_mean"] / steps
         res[f"{name}_ci_low"] = last[f"{leaf}_mean_ci_low"] / steps
         res[f"{name}_ci_high"] = last[f"{leaf}_mean_ci_high"] / steps
-    res["mean_converges"] = np.abs(res["mean_factor"]) < 1
-    res["variance_bounded"] = res["second_moment_factor"] < 1
-    res["runs_settle"] = res["lyapunov"] < 0
+    count = np.min([last[f"{leaf}_count"] for leaf in FACTOR_LEAVES], axis=0)
+    known = count > 0  # a count of 0 (every sum overflowed) leaves the factors at 0: never read that as "converges"
+    res["factor_count"] = count
+    res["mean_converges"] = known & (np.abs(res["mean_factor"]) < 1)
+    res["variance_bounded"] = known & (res["second_moment_factor"] < 1)
+    res["runs_settle"] = known & (res["lyapunov"] < 0)
     n = ds["w_count"].values
     second = ds["w_mean"].values ** 2 + ds["w_var"].values * np.where(n > 1, (n - 1) / np.maximum(n, 1), 0)
     half, end = second

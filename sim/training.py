@@ -294,7 +294,14 @@ def _loss_fn(model, half):
 
 
 def _grad_norms(grads) -> jax.Array:
-    return jnp.stack([jnp.linalg.norm(layer["w"]) for layer in grads])
+    return jnp.stack([_frobenius(layer["w"]) for layer in grads])
+
+
+def _frobenius(g) -> jax.Array:
+    """‖g‖_F computed as max|g| · ‖g / max|g|‖_F: no overflow of the squares in float32 for norms up to ~1e38."""
+    scale = jnp.max(jnp.abs(g))
+    safe = jnp.where(scale > 0, scale, 1)
+    return safe * jnp.linalg.norm(g / safe) * (scale > 0)
 
 
 def _finite(v, cap):

@@ -47,3 +47,14 @@ def test_bad_inputs_raise_input_error_naming_the_parameter(kwargs, param):
     with pytest.raises(InputError) as err:
         linearized.linearized_comparison(**kwargs, progress=False)
     assert err.value.param == param
+
+
+def test_full_batch_bound_locates_the_linearizations_divergence():
+    # full-batch GD on the linearization is GD on a quadratic with top curvature h = 2 s1^2 / n: the error mode along
+    # the top feature direction is multiplied by 1 - lr h per step, so at 0.9 x 2/h it shrinks (|1 - 1.8| = 0.8) and at
+    # 1.1 x 2/h it grows by 1.2 per step, past the 1e8 loss bound within 120 steps
+    kw = {"optimizer": "sgd", "batch_size": 100, "n_train": 100, "steps": 120, "progress": False}
+    bound = float(linearized.linearized_comparison(learning_rates=[0.01], **kw | {"steps": 1}).lr_stable)
+    ds = linearized.linearized_comparison(learning_rates=[0.9 * bound, 1.1 * bound], **kw)
+    lin = ds.sel(kind="linearized")
+    assert not bool(lin.diverged.isel(learning_rate=0)) and bool(lin.diverged.isel(learning_rate=1))

@@ -275,3 +275,11 @@ def test_bad_data_and_params_raise_input_error():
         training.sgd_step(_params(), x, y, learning_rate=0)
     with pytest.raises(InputError, match="loss"):
         training.layer_grad_norms(_params(), x, y, loss="l2")
+
+
+def test_gradient_norms_do_not_overflow_in_float32():
+    # squares of entries near 1e20 overflow float32 (max 3.4e38): the norm must still be the float64 one
+    g = np.full((20, 20), 3e19, np.float32)
+    expected = float(np.linalg.norm(g.astype(np.float64)))  # 6e20
+    assert float(training._frobenius(jnp.asarray(g))) == pytest.approx(expected, rel=1e-6)
+    assert float(training._frobenius(jnp.zeros((3, 3), jnp.float32))) == 0.0
