@@ -126,6 +126,12 @@ def _scalar(args, common):
     )
     last = ds.isel(step=-1)
     a = ds.attrs
+    if a["learning_rate"] >= a["mean_threshold"]:  # no limit to print: the mean itself diverges
+        limits = "none: the mean diverges (eta >= the mean threshold), and so does the variance"
+    elif a["learning_rate"] >= a["variance_threshold"]:
+        limits = f"mean {a['mean_limit']:.6g}; the variance grows without bound (eta >= the variance threshold)"
+    else:
+        limits = f"mean {a['mean_limit']:.6g}, variance {a['variance_limit']:.6g}"
     lines = [
         f"  thresholds: mean converges iff eta < {a['mean_threshold']:.6g}; variance bounded iff eta < "
         f"{a['variance_threshold']:.6g} (eta = {a['learning_rate']:g})",
@@ -133,8 +139,7 @@ def _scalar(args, common):
         f"[{float(last.w_mean_ci_low):.6g}, {float(last.w_mean_ci_high):.6g}]  exact {float(last.exact_mean):.6g}",
         f"               MC var  {float(last.w_var):.6g} "
         f"[{float(last.w_var_ci_low):.6g}, {float(last.w_var_ci_high):.6g}]  exact {float(last.exact_var):.6g}",
-        f"  limits: mean {a['mean_limit']:.6g}, variance {a['variance_limit']:.6g}; "
-        f"diverged runs: {float(last.w_diverged_fraction):.2%}",
+        f"  limits: {limits}; diverged runs: {float(last.w_diverged_fraction):.2%}",
     ]
     return ds, lines
 
@@ -175,13 +180,18 @@ def _vector(args, common):
         x, y, sigma=args.sigma, learning_rate=args.learning_rate, batch_size=args.batch_size, decay=args.decay, **common
     )
     last = ds.isel(step=-1)
-    factors = zip(np.asarray(ds.singular_value), np.asarray(ds.factor), np.asarray(ds.ridge_factor), strict=True)
+    factors = zip(
+        np.asarray(ds.singular_value),
+        np.where(ds.factor_defined, [f"{f:.3f}" for f in np.asarray(ds.factor)], "n/a (u^T y = 0)"),
+        np.asarray(ds.ridge_factor),
+        strict=True,
+    )
     lines = [
         f"  m = {x.shape[0]} points, n = {x.shape[1]} dims, ridge lambda = m sigma^2 = {x.shape[0] * args.sigma**2:g}",
         f"  at T = {int(last.step)}: |MC mean w - w_ridge| = {float(last.mean_dist_ridge):.4g}, "
         f"|MC mean w - w_lstsq| = {float(last.mean_dist_lstsq):.4g}; exact |E w - w_ridge| = "
         f"{float(last.exact_mean_dist_ridge):.4g}",
         "  filter factors (singular value: recovered from the MC mean / ridge s^2/(s^2 + m sigma^2)):",
-        "    " + ", ".join(f"{s:.3g}: {f:.3f}/{r:.3f}" for s, f, r in factors),
+        "    " + ", ".join(f"{s:.3g}: {f}/{r:.3f}" for s, f, r in factors),
     ]
     return ds, lines

@@ -279,8 +279,8 @@ def monte_carlo(
         "divergence_bound": bound,
         "divergence_bounds": ", ".join(f"{k}: {v:g}" for k, v in bounds.items()),
         "divergence": "an element is diverged from the first recorded step where it is non-finite or |value| > "
-        "its output's bound (divergence_bounds); diverged elements are excluded from mean, var, CIs and quantiles (name_count counts the rest) and "
-        "counted in name_diverged_fraction",
+        "its output's bound (divergence_bounds); diverged elements are excluded from mean, var, CIs and quantiles "
+        "(name_count counts the rest) and counted in name_diverged_fraction",
         "quantile_method": f"histogram of asinh(value / quantile_scale), {bins} bins over ±asinh(bound / "
         "quantile_scale) (the output's bound), linear interpolation inside a bin",
         "quantile_scale": quantile_scale,
@@ -372,7 +372,8 @@ class _Accumulator:
     """
 
     def __init__(self, shapes, spec, quantile_of, bins, scale, bounds):
-        self.shapes, self.quantile_of, self.bins, self.scale, self.bounds = shapes, quantile_of, bins, scale, bounds
+        self.shapes, self.quantile_of, self.bins, self.scale = shapes, quantile_of, bins, scale
+        self.bounds = {k: np.float64(v) for k, v in bounds.items()}  # compared in float64 (float32 would overflow)
         self.quantiles, self.n_paths = spec["quantiles"], spec["sample_paths"]
         self.u_max = {name: float(np.arcsinh(bounds[name] / scale)) for name in quantile_of}
         zeros = {name: np.zeros(shape) for name, shape in shapes.items()}

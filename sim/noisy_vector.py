@@ -145,7 +145,14 @@ def load_data(path) -> tuple[np.ndarray, np.ndarray]:
                 missing = [k for k in ("x", "y") if k not in arrays.files]
                 if missing:
                     raise InputError("path", f"{path}: missing array(s) {', '.join(missing)} (has {arrays.files})")
+                for k in ("x", "y"):
+                    if arrays[k].dtype.kind not in "biuf":
+                        raise InputError(
+                            "path", f"{path}: array {k} must hold real numbers, got dtype {arrays[k].dtype}"
+                        )
                 x, y = np.asarray(arrays["x"], dtype=np.float64), np.asarray(arrays["y"], dtype=np.float64)
+        except InputError:
+            raise  # already says what is wrong (InputError is a ValueError: keep it from the clause below)
         except (OSError, ValueError, TypeError, zipfile.BadZipFile) as err:
             raise InputError("path", f"{path}: not a readable .npz of numeric arrays ({err})") from None
     if x.ndim != 2 or 0 in x.shape or y.shape != (x.shape[0],):
@@ -374,7 +381,13 @@ def vector(
       Monte Carlo mean), both at the last recorded step (T by default), with ``factor_ci_low/high`` (the modes' CIs
       times s_i/u_iᵀy). Settings, ``ridge_lambda`` = mσ², ``mean_threshold`` and (n ≤ 24) ``second_moment_factor``
       at η (the first step's, with decay) are attrs.
-      A run with any |w_j| beyond ``bound`` is frozen there; its out-of-bound elements count as diverged.
+      A run with any |w_j| beyond ``bound`` × scale is frozen there; its out-of-bound elements count as diverged.
+      The bound is RELATIVE to the problem's scale = max(‖w_ridge‖, ‖w_lstsq‖) (floored at 1e-30; ``sq_dist``
+      gets (bound × scale)²), so stable problems with large targets are not called diverged; attrs
+      ``divergence_bound`` (absolute, capped at the dtype's largest value), ``divergence_bound_relative`` and
+      ``divergence_scale`` record it.
+      Modes with u_iᵀy = 0 (up to rounding) have no filter factor: ``factor_defined`` is False there and
+      ``factor``, ``exact_factor`` and ``factor_ci_low/high`` are 0.
 
     References:
       EECS 182 Sp23 HW2 Q3 (noisy inputs as ridge); Sp25 HW0 Q4 (filter factors).
@@ -402,7 +415,12 @@ def vector(
     r = spec["rank"]
     w_ridge = spec["v"] @ spec["ridge"]  # for the kernel; sim.ridge's solutions go into the dataset (after the run)
     basis = spec["v"][:, :r]
-    bound = float(np.asarray(bound, dtype))  # the kernel's freeze and the engine's check use the same value
+    s_r, uy_r = spec["s"][:r], spec["uy"]
+    lstsq_norm = float(np.linalg.norm(np.where(s_r > 0, uy_r / np.where(s_r > 0, s_r, 1), 0)))
+    scale = max(float(np.linalg.norm(w_ridge)), lstsq_norm, 1e-30)
+    relative = float(bound)
+    # the kernel's freeze and the engine's check use the same value, representable in the working dtype
+    bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
     params = np.asarray([sigma, eta, 0.0 if tau is None else 1 / tau, bound], dtype=dtype)
     ds = monte_carlo(
         _vector_trajectory(steps, record, block, batch, batch == m),
@@ -417,6 +435,7 @@ def vector(
         bins=bins,
         sample_paths=sample_paths,
         bound=bound,
+        bounds={"sq_dist": min(relative * scale, 1e150) ** 2},  # ‖w − w_ridge‖² is on the squared scale
         confidence=confidence,
         prng=prng,
         dims={"w": ("coordinate",), "modes": ("mode",)},
@@ -465,6 +484,8 @@ def vector(
         "dtype": dtype,
         "ridge_lambda": m * sigma * sigma,
         "mean_threshold": threshold,
+        "divergence_bound_relative": relative,
+        "divergence_scale": scale,
         "ridge_to_lstsq": float(np.linalg.norm(w_ridge - w_lstsq)),
     }
     if n <= MAX_OPERATOR_DIM:
@@ -479,15 +500,19 @@ def _factors(x, y, spec, sigma, ds, exact_final) -> dict:
     lam = m * sigma * sigma
     with jax.enable_x64(True):
         _, recovered = ridge.recover_filter_factors(x, y, ds.w_mean.values[-1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = np.where(s > 0, s / uy, 0.0)  # f_i = (s_i / u_iᵀy) v_iᵀw
+    # f_i = (s_i / u_iᵀy) v_iᵀw needs u_iᵀy ≠ 0: modes where y has no component (up to rounding) have no factor
+    defined = (s > 0) & (np.abs(uy) > np.finfo(np.float64).eps * max(x.shape) * np.linalg.norm(y))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        gain = np.where(defined, s / np.where(defined, uy, 1.0), 0.0)
         ridge_factor = np.where(s > 0, s * s / (s * s + lam), 0.0)
+        recovered = np.where(defined, np.asarray(recovered, dtype=np.float64), 0.0)
     low, high = (gain * ds[f"modes_mean_ci_{k}"].values[-1] for k in ("low", "high"))
     return {
         "singular_value": ("mode", s, {"description": "singular values s_i of x (descending)"}),
         "ridge_factor": ("mode", ridge_factor, {"description": "s^2 / (s^2 + m sigma^2)"}),
+        "factor_defined": ("mode", defined, {"description": "u_i^T y != 0: the mode has a filter factor (else 0)"}),
         "exact_factor": ("mode", gain * (spec["v"][:, :r].T @ exact_final), {"description": "of E w_T (exact)"}),
-        "factor": ("mode", np.asarray(recovered), {"description": "recover_filter_factors of the MC mean at T"}),
+        "factor": ("mode", recovered, {"description": "recover_filter_factors of the MC mean at T"}),
         "factor_ci_low": ("mode", np.minimum(low, high)),
         "factor_ci_high": ("mode", np.maximum(low, high)),
     }

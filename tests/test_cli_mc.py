@@ -79,6 +79,53 @@ def test_vector_reads_a_data_file(tmp_path, capsys):
     assert montecarlo.read(out).sizes["step"] >= 2
 
 
+@pytest.mark.parametrize(
+    ("eta", "expect", "absent"),
+    [
+        ("0.5", "limits: mean 0.8, variance", "diverges"),
+        ("1.2", "the variance grows without bound", "variance inf"),  # between the thresholds 0.93 and 1.6
+        ("1.7", "the mean diverges", "mean 0.8"),  # past the mean threshold 1.6: no limit to print
+    ],
+)
+def test_scalar_prints_a_limit_only_where_there_is_one(eta, expect, absent, tmp_path, capsys):
+    argv = ["mc", "scalar", "--sigma", "0.5", "--eta", eta, "--steps", "20", "--trajectories", "64", "--no-progress"]
+    assert cli.main([*argv, "-o", str(tmp_path / "run.nc")]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "limits:" in line)
+    assert expect in line and absent not in line, line
+
+
+def test_sweep_point_past_the_bound_is_not_called_bounded(tmp_path, capsys):
+    # q = 2.7e8 at eta = 3000: the per-run sum of A^2 (about q T = 1e11) is past the 1e10 divergence bound
+    out = tmp_path / "s.nc"
+    argv = ["mc", "sweep", "--eta", "10,300,3000", "--sigma", "1.5", "--steps", "400", "--trajectories", "64"]
+    assert cli.main([*argv, "--no-progress", "-o", str(out)]) == 0
+    capsys.readouterr()
+    ds = montecarlo.read(out)
+    assert not ds.variance_bounded.values.any() and not ds.mean_converges.values.any()
+    np.testing.assert_allclose(ds.second_moment_factor, ds.exact_second_moment_factor, rtol=0.05)
+
+
+def test_scalar_with_a_huge_target_and_a_huge_chunk_size(tmp_path, capsys):
+    out = tmp_path / "run.nc"
+    argv = ["mc", "scalar", "--y", "1e30", "--sigma", "0.5", "--eta", "0.5", "--steps", "40", "--trajectories", "50"]
+    assert cli.main([*argv, "--chunk-size", "1e9", "--no-progress", "-o", str(out)]) == 0
+    assert "diverged runs: 0.00%" in capsys.readouterr().out
+    last = montecarlo.read(out).isel(step=-1)
+    assert int(last.w_count) == 50 and float(last.w_mean) == pytest.approx(0.8e30, rel=0.1)
+
+
+def test_vector_with_a_mode_y_misses_prints_no_inf(tmp_path, capsys):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.diag([3.0, 2.0, 1.0]), y=np.array([1.0, 1.0, 0.0]))
+    out = tmp_path / "vec.nc"
+    argv = ["mc", "vector", "--data", str(path), "--sigma", "0.5", "--eta", "0.2", *TINY, "-o", str(out)]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "inf" not in text and "nan" not in text and "1: n/a (u^T y = 0)/" in text
+    ds = montecarlo.read(out)
+    assert not ds.factor_defined.values[2] and np.all(np.isfinite(ds.factor.values))
+
+
 BAD = [  # (arguments, parameter named in the error)
     (["mc", "scalar", "--sigma", "0.5", "--eta", "-1"], "learning_rate"),
     (["mc", "scalar", "--sigma", "0.5", "--eta", "nan"], "learning_rate"),

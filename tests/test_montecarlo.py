@@ -246,3 +246,33 @@ def test_benchmark_quick(tmp_path):
     result = json.loads(out.read_text())
     assert result["dtype"] == "float32" and result["prng"] == mc.DEFAULT_PRNG and "version_jax" in result["provenance"]
     assert result["sim"]["end_to_end"]["per_s"] > 0 and result["numpy"]["per_s"] > 0
+
+
+def test_huge_chunk_size_with_few_trajectories_runs_only_what_is_asked():
+    # the per-device chunk is clamped to ceil(N / devices): 1e9 would not fit in memory
+    def trajectory(key, scale):
+        return {"w": jnp.cumsum(jax.random.normal(key, (3,)) * scale)}
+
+    kw = {"trajectories": 7, "record_steps": (1, 2, 3), "args": (1.0,), "sample_paths": 7, "progress": False}
+    huge = mc.monte_carlo(trajectory, chunk_size=10**9, **kw)
+    default = mc.monte_carlo(trajectory, **kw)
+    _all_equal(huge, default)
+    assert huge.attrs["chunk_size"] == default.attrs["chunk_size"] == -(-7 // jax.device_count())
+    assert int(huge.w_count.values[-1]) == 7
+
+
+def test_per_output_bounds_exempt_running_sums_and_are_recorded():
+    def trajectory(key, scale):
+        z = jax.random.normal(key, (3,)) * scale
+        return {"w": jnp.cumsum(z), "big": jnp.cumsum(z * z) + 1e12}
+
+    kw = {"trajectories": 64, "record_steps": (1, 2, 3), "args": (1.0,), "chunk_size": 8, "progress": False}
+    ds = mc.monte_carlo(trajectory, bound=1e6, bounds={"big": np.inf}, quantile_of=("w",), **kw)
+    assert np.all(ds.big_count.values == 64) and np.all(ds.big_diverged_fraction.values == 0)
+    assert ds.big_mean.values[-1] > 1e11  # beyond the bound of w, kept
+    assert "big: inf" in ds.attrs["divergence_bounds"] and "w: 1e+06" in ds.attrs["divergence_bounds"]
+    with pytest.raises(InputError, match="finite") as err:  # a histogram needs a finite range
+        mc.monte_carlo(trajectory, bounds={"big": np.inf}, **kw)
+    assert err.value.param == "bounds"
+    with pytest.raises(InputError, match="not an output"):
+        mc.monte_carlo(trajectory, bounds={"nope": 1.0}, **kw)

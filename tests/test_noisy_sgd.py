@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 
 from sim import montecarlo as mc
 from sim import noisy
@@ -293,3 +294,46 @@ def test_figures_render_at_quick_size(name, tmp_path):
     if name == "mc_boundaries":  # the drawn curves are the closed forms
         np.testing.assert_allclose(ds.variance_threshold, noisy.variance_threshold(1.0, ds.sigma_curve.values))
         np.testing.assert_allclose(ds.mean_threshold, noisy.mean_threshold(1.0, ds.sigma_curve.values))
+
+
+def test_sweep_factors_are_never_excluded_by_the_divergence_bound():
+    # η = 3000, σ = 1.5: q = 2.7e8, so the per-run sum of A² over T = 400 steps (≈ 1e11) is past the 1e10 bound;
+    # it must still be estimated (and w, which does diverge, must not make the point read as "bounded")
+    grid = Grid((parse_axis("learning_rate", "10,300,3000"), parse_axis("sigma", "1.5")))
+    ds = ns.scalar_sweep(grid, steps=400, trajectories=64, progress=False).isel(sigma=0)
+    assert np.all(ds.factor_count.values == 64)
+    np.testing.assert_allclose(ds.second_moment_factor, ds.exact_second_moment_factor, rtol=0.05)
+    np.testing.assert_allclose(ds.mean_factor, ds.exact_mean_factor, rtol=0.05)
+    for flag in ("mean_converges", "variance_bounded", "runs_settle"):
+        assert not ds[flag].values.any(), flag
+    assert ds.diverged_fraction.values[-1] == 1
+
+
+def test_sweep_never_flags_a_point_without_finite_factor_estimates():
+    last = {}
+    # point 0: every running sum overflowed (estimates 0, count 0); point 1: factors -0.1 from 5 runs
+    for leaf in ns.FACTOR_LEAVES:
+        last |= {f"{leaf}{k}": np.array([0.0, -1.0]) for k in ("_mean", "_mean_ci_low", "_mean_ci_high")}
+        last[f"{leaf}_count"] = np.array([0, 5])
+    last |= {
+        "w_mean": np.zeros(2),
+        "w_var": np.zeros(2),
+        "w_count": np.array([0, 5]),
+        "w_diverged_fraction": np.ones(2),
+    }
+    ds = xr.Dataset({k: (("step", "point"), np.stack([v, v])) for k, v in last.items()})
+    ds["w_quantile"] = (("quantile", "step", "point"), np.zeros((1, 2, 2)))
+    res = ns._sweep_summaries(ds, 10)
+    for flag in ("mean_converges", "variance_bounded", "runs_settle"):
+        np.testing.assert_array_equal(res[flag], [False, True], err_msg=flag)
+
+
+@pytest.mark.parametrize("y", [1e30, -1e12])
+def test_large_target_is_not_called_diverged(y):
+    # the bound is relative to the problem's scale: a stable problem with a huge y must not diverge
+    ds = _run(1.0, y, 0.5, 0.5, trajectories=4000, confidence=1 - ALPHA / 2)
+    last = ds.isel(step=-1)
+    assert np.all(ds.w_diverged_fraction.values == 0) and int(last.w_count) == 4000
+    assert ds.attrs["divergence_bound"] > abs(y) and ds.attrs["divergence_bound_relative"] == 1e10
+    assert float(last.w_mean_ci_low) <= float(last.exact_mean) <= float(last.w_mean_ci_high)
+    np.testing.assert_allclose(float(last.w_mean), 0.8 * y, rtol=0.03)

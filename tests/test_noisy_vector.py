@@ -257,7 +257,9 @@ def test_load_data_errors_name_the_path(tmp_path, name, content, match):
         ({"x": np.ones((3, 2))}, "missing array"),
         ({"x": np.ones(3), "y": np.ones(3)}, "shape"),
         ({"x": np.ones((3, 2)), "y": np.ones(2)}, "shape"),
-        ({"x": np.array([["a", "b"]]), "y": np.ones(1)}, "not a readable"),
+        ({"x": np.array([["a", "b"]]), "y": np.ones(1)}, "real numbers"),
+        ({"x": np.ones((3, 2)) + 1j, "y": np.ones(3)}, "array x must hold real numbers"),
+        ({"x": np.ones((3, 2)), "y": np.ones(3, complex)}, "array y must hold real numbers"),
     ],
 )
 def test_load_data_npz_errors(tmp_path, arrays, match):
@@ -265,6 +267,7 @@ def test_load_data_npz_errors(tmp_path, arrays, match):
     with pytest.raises(InputError, match=match) as err:
         nv.load_data(tmp_path / "d.npz")
     assert err.value.param == "path"
+    assert str(err.value).count("d.npz") == 1 and "not a readable" not in str(err.value)  # not wrapped twice
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -349,3 +352,30 @@ def test_figure_renders_at_quick_size(tmp_path):
     with fixed_style():
         path = save(fig.plot_mc_vector_ridge(ds), tmp_path / "mc_vector_ridge.png")
     assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 20_000
+
+
+def test_modes_where_y_has_no_component_have_no_factor_and_no_nan():
+    # u_3ᵀy = 0: the third mode's factor f = s (vᵀw)/(uᵀy) is undefined; it is masked, never inf or NaN
+    x, y = np.diag([3.0, 2.0, 1.0]), np.array([1.0, 1.0, 0.0])
+    ds = nv.vector(x, y, sigma=0.5, learning_rate=0.2, steps=200, trajectories=256, progress=False)
+    np.testing.assert_array_equal(ds.factor_defined.values, [True, True, False])
+    for name in ds.data_vars:
+        if np.issubdtype(ds[name].dtype, np.number):
+            assert np.all(np.isfinite(ds[name].values)), name
+    for name in ("factor", "exact_factor", "factor_ci_low", "factor_ci_high"):
+        assert ds[name].values[2] == 0, name
+    np.testing.assert_allclose(ds.exact_factor.values[:2], ds.ridge_factor.values[:2], rtol=1e-6)
+
+
+def test_large_target_is_not_called_diverged(problem):
+    # the divergence bound is relative to max(‖w_ridge‖, ‖w_lstsq‖): y = 1e12 scales w, not the verdict
+    x, y = problem
+    kw = {"sigma": SIGMA, "learning_rate": ETA, "steps": 200, "trajectories": 512, "record_steps": (0, 50, 200)}
+    small = nv.vector(x, y, progress=False, **kw)
+    big = nv.vector(x, y * 1e12, progress=False, **kw)
+    for name in ("w", "modes", "sq_dist"):
+        assert np.all(big[f"{name}_diverged_fraction"].values == 0), name
+        assert np.all(big[f"{name}_count"].values == 512), name
+    np.testing.assert_allclose(big.w_mean.values, small.w_mean.values * 1e12, rtol=1e-4, atol=1e12 * 1e-6)
+    np.testing.assert_allclose(big.factor.values, small.factor.values, rtol=1e-3)
+    assert big.attrs["divergence_scale"] == pytest.approx(small.attrs["divergence_scale"] * 1e12)
