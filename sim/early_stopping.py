@@ -38,9 +38,11 @@ def gd_filter_factors(sigma: ArrayLike, *, learning_rate: ArrayLike, steps: Arra
     References:
       Seed 004 (GD on J = ½‖y − Fw‖²); EECS 182 Sp25 HW1 Q1 (per-mode GD).
     """
-    check_positive_finite("sigma", sigma, allow_zero=True)
-    check_positive_finite("learning_rate", learning_rate)
-    check_positive_finite("steps", steps, allow_zero=True)
+    s = check_positive_finite("sigma", sigma, allow_zero=True)
+    eta = check_positive_finite("learning_rate", learning_rate)
+    t = check_positive_finite("steps", steps, allow_zero=True)
+    if np.any((eta * s * s > 1) & (t % 1 != 0)):  # 1 − ησ² < 0 has no real power of a fractional t
+        raise InputError("steps", "must be whole numbers where learning_rate * sigma^2 > 1")
     return _gd_factors(*(jnp.asarray(v) for v in (sigma, learning_rate, steps)))
 
 

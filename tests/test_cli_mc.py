@@ -130,6 +130,8 @@ BAD = [  # (arguments, parameter named in the error)
     (["mc", "scalar", "--sigma", "0.5", "--eta", "-1"], "learning_rate"),
     (["mc", "scalar", "--sigma", "0.5", "--eta", "nan"], "learning_rate"),
     (["mc", "scalar", "--sigma", "-0.5", "--eta", "0.1"], "sigma"),
+    (["mc", "scalar", "--sigma", "1e200", "--eta", "0.1"], "sigma"),
+    (["mc", "scalar", "--x", "1e12", "--sigma", "0.5", "--eta", "0.1"], "x"),
     (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--steps", "0"], "steps"),
     (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--trajectories", "0"], "trajectories"),
     (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--paths", "-1"], "paths"),

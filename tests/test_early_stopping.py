@@ -140,6 +140,7 @@ def _bad_cases():
 
     return [
         ("gd-factors-lr", lambda: early_stopping.gd_filter_factors([1.0], learning_rate=0.0, steps=3), "learning_rate"),
+        ("gd-factors-fraction", lambda: early_stopping.gd_filter_factors([1.2], learning_rate=1, steps=2.5), "steps"),
         (
             "singular-values-zero",
             lambda: early_stopping.ill_conditioned_problem([1.0, 0.0], noise_std=0.1, key=jax.random.key(0)),
