@@ -45,16 +45,16 @@ def _check_problem(x, y, sigma, learning_rate, dtype):
     check_finite("x", x)
     check_finite("y", y)
     sigma = check_positive_finite("sigma", sigma, allow_zero=True)
-    x = np.asarray(x, dtype=np.float64)
-    if np.any(np.broadcast_arrays(x * x + sigma * sigma)[0] == 0):
-        raise InputError("sigma", "x and sigma cannot both be 0 (the gradient would vanish)")
     check_positive_finite("learning_rate", learning_rate)
     check_dtype(dtype)
+    x = np.asarray(x, dtype=np.float64)
     # the exact moments use E x~^4 and the kernel squares x~ (a few sigma from x) in the working dtype
     limit = float(np.finfo(dtype).max) ** 0.25 / 10
     for name, value in (("x", x), ("sigma", sigma)):
-        if np.any(np.abs(np.asarray(value, dtype=np.float64)) > limit):
+        if np.any(np.abs(value) > limit):
             raise InputError(name, f"must be at most {limit:.3g} in absolute value in {dtype} (x~^4 must not overflow)")
+    if np.any(np.broadcast_arrays(x * x + sigma * sigma)[0] == 0):
+        raise InputError("sigma", "x and sigma cannot both be 0 (the gradient would vanish)")
 
 
 @functools.lru_cache(maxsize=64)
