@@ -21,7 +21,6 @@ torch.func. Writes a table to stdout and every measurement, with provenance, to 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,41 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+from common import Timed, write_results  # the sibling module of shared benchmark helpers
+
 from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
 DTYPE = "float32"
 ROOT = Path(__file__).resolve().parent.parent
 SIM_METHODS = ("analytic", "auto", "reverse", "jacfwd")
-
-
-def _system_busy_s() -> float | None:
-    """CPU seconds all processes have been busy since boot (from /proc/stat), or None where unavailable."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class Timed:
-    """Wall time of a block and the other processes' mean CPU load during it, in cores."""
-
-    def __enter__(self):
-        t = os.times()
-        self.busy0, self.own0, self.t0 = _system_busy_s(), t.user + t.system, time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.t0
-        t = os.times()
-        busy1 = _system_busy_s()
-        if self.busy0 is None or busy1 is None:
-            self.other_load = float("nan")
-        else:
-            other = (busy1 - self.busy0) - (t.user + t.system - self.own0)
-            self.other_load = max(0.0, other / max(self.seconds, 1e-9))
-        return False
 
 
 def stats(times: list[float], n: int, other_load: float) -> dict:
@@ -292,9 +263,7 @@ def main(argv=None) -> int:
         "targets": target,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1, default=float) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
     return 0
 
 

@@ -29,7 +29,6 @@ measurement, with device, versions and dtype, to ``--out`` (JSON). The machine m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from sweep_throughput import Timed, cpu_model, wait_quiet  # the sibling benchmark's load-aware timing helpers
+from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
 
 from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
@@ -358,9 +357,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1, default=float) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
     return 0
 
 

@@ -30,7 +30,6 @@ of calls. See benchmarks/RESULTS.md for results and caveats.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -38,6 +37,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
 
 from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
@@ -62,51 +63,6 @@ C_LOOP_MOMENTUM_RATE = 1e10  # point-steps/s of a plain C momentum loop on 2 thr
 
 # --------------------------------------------------------------------------------------------------------------
 # Outside CPU load: the machine may be shared, so every timed call records how busy the other processes kept it.
-
-
-def _system_busy_s() -> float | None:
-    """CPU seconds all processes have been busy since boot (from /proc/stat), or None where unavailable."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
-class Timed:
-    """Wall time of a block and the other processes' mean CPU load during it, in cores."""
-
-    def __enter__(self):
-        self.busy0, self.own0, self.t0 = _system_busy_s(), _own_cpu_s(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.t0
-        busy1, own1 = _system_busy_s(), _own_cpu_s()
-        if self.busy0 is None or busy1 is None:
-            self.other_load = float("nan")
-        else:
-            other = (busy1 - self.busy0) - (own1 - self.own0)
-            self.other_load = max(0.0, other / max(self.seconds, 1e-9))
-        return False
-
-
-def wait_quiet(max_wait_s: float, threshold: float = 0.2, window_s: float = 3.0) -> dict:
-    """Wait (up to ``max_wait_s``) until other processes use less than ``threshold`` cores over ``window_s``."""
-    t0 = time.perf_counter()
-    while True:
-        with Timed() as probe:
-            time.sleep(window_s)
-        waited = time.perf_counter() - t0
-        if probe.other_load < threshold or waited >= max_wait_s or math.isnan(probe.other_load):
-            return {"waited_s": waited, "other_load_cores": probe.other_load, "quiet": probe.other_load < threshold}
-        print(f"  machine busy ({probe.other_load:.2f} other cores); waiting ...", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -541,16 +497,6 @@ def fma_ceiling(quick: bool, repeats: int) -> dict:
 # Reporting
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def rate_stats(points: int, steps: int, times: list[float], other_load: float) -> dict:
     work = points * steps
     return {
@@ -856,9 +802,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1, default=float) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, out)
     return 0
 
 
