@@ -41,9 +41,10 @@ def test_sweep_second_moments_follow_the_mean_field_gain(sweep):
 def test_sweep_gradient_norms_match_the_mean_field_prediction(sweep):
     ratio = (sweep.grad_norm_rms / sweep.predicted_grad_norm).values
     small = sweep.scale.values <= 0.1
-    assert np.all((ratio[small] > 0.7) & (ratio[small] < 1.2))  # measured 0.83–0.96
+    # 16 seeds: the measured ratios (0.82–0.96 small a, 0.82–1.36 large a) move by a few percent between seed sets
+    assert np.all((ratio[small] > 0.75) & (ratio[small] < 1.1))
     # large a: the independence of residual and Jacobian underestimates finite-width fourth moments
-    assert np.all((ratio[~small] > 0.7) & (ratio[~small] < 2.5))  # measured 0.9–1.8
+    assert np.all((ratio[~small] > 0.75) & (ratio[~small] < 1.6))
     assert np.allclose(init_scale.mean_field_gain(np.sqrt(6 / 20), width=20), 1.0)  # He: g = 1
 
 
