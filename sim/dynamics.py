@@ -79,12 +79,14 @@ def momentum(learning_rate, beta) -> Dynamics:
       EECS 182 Sp23 HW2 Q2, "Accelerating gradient descent with momentum".
     """
 
+    decay = 1 - beta  # once, not once per step: an unrolled loop would otherwise carry one copy per step
+
     def init(params):
         return State(params, _zeros_like(params))
 
     def step(grad_fn, state):
         g = grad_fn(state.params)
-        z = jax.tree.map(lambda z, gi: (1 - beta) * z + beta * gi, state.velocity, g)
+        z = jax.tree.map(lambda z, gi: decay * z + beta * gi, state.velocity, g)
         return State(jax.tree.map(lambda w, zi: w - learning_rate * zi, state.params, z), z)
 
     return Dynamics(init, step)

@@ -1,25 +1,29 @@
-"""The one-point sweep kernel: a T-step run of a linear-mode dynamics reduced to summaries, never trajectories.
+"""The sweep kernel: T-step runs of a linear-mode dynamics for a chunk of grid points, reduced to summaries.
 
-Contract: :func:`point_summary` takes the hyperparameters of ONE grid point, the problem's squared singular values
-σ_i² and initial relative error coordinates x_i(0) (‖x(0)‖ = 1), and returns a dict of scalars (see ``FIELDS``).
-The engine (``sim.sweep``) vmaps, jits, chunks and shards it.
+Contract: :func:`chunk_summary` takes the hyperparameters of n grid points, each point's squared singular values
+σ_i² and initial relative error coordinates x_i(0) (‖x(0)‖ = 1), and returns a dict of arrays of shape [n] (see
+``FIELDS``). The engine (``sim.sweep``) jits it and runs it on chunks, round robin over the devices.
 
 How it stays fast and exact:
-- The run is a ``while_loop`` over blocks of ``block`` unrolled steps; the carry is a tuple of per-point scalars
-  (structure of arrays once vmapped), so XLA's loops stay vectorized over points. (XLA CPU still emits several
-  loops per block, each recomputing part of the unrolled chain: see benchmarks/RESULTS.md.)
-- Per step only the dynamics, the squared error e² = Σ x_i², a running max and the last step with e ≥ tol are
-  computed. Divergence (state norm beyond ``bound`` or non-finite) is checked at block ends: the point is frozen
-  at the last checked state, so no inf or NaN reaches an output; its divergence step is that block's end.
+- The run is a ``while_loop`` over blocks of ``block`` unrolled steps, written over whole arrays of points (the
+  dynamics are elementwise), with one step counter for the chunk. Per step only the dynamics, the squared error
+  e² = Σ x_i², a running max and the last step with e ≥ tol are computed.
+- Everything a block produces is computed in ONE loop over the points (:func:`_one_loop`), so the state stays in
+  registers for the whole block. Left to itself, XLA CPU emits one loop per carried value, and each recomputes the
+  unrolled block.
+- Divergence (state norm beyond ``bound`` or non-finite) is checked at block ends: the point is frozen at the last
+  checked state, so no inf or NaN reaches an output; its divergence step is that block's end.
 - A point stops early once it has provably settled: with ‖R_iˢ‖ ≤ G_i for all s ≥ 1
   (:func:`sim.theory.power_bound`), Σ G_i² ‖u_i‖² < tol² means no later error can reach tol, so the settle step
-  is final; the final error is then R^(T−t) u, applied by binary powering. Under ``vmap`` the loop runs until
-  every point of a chunk is done, so the engine orders points by :func:`predicted_steps` to fill each chunk with
-  points that stop together; each point freezes at its own stopping block, so results never depend on the
-  chunking or the order.
+  is final; the final error is then R^(T−t) u, applied by binary powering. The loop runs until every point of a
+  chunk is done, so the engine orders points by :func:`predicted_steps` to fill each chunk with points that stop
+  together; each point freezes at its own stopping block, so results never depend on the chunking or the order.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -41,105 +45,118 @@ FIELDS = {
     "simulated_steps": "steps actually simulated before the point was provably settled, diverged or done",
 }
 
-_MAX_POWER_BITS = 25
 
+def chunk_summary(make, hyper, sigma2, x0, tol, bound, *, steps: int, block: int) -> dict[str, jax.Array]:
+    """Summaries of a ``steps``-step run from relative error ``x0`` (velocity 0) at every point of a chunk.
 
-def point_summary(dynamics: Dynamics, sigma2, x0, tol, bound, *, steps: int, block: int) -> dict[str, jax.Array]:
-    """Summaries of a ``steps``-step run from relative error ``x0`` (velocity 0) for one grid point.
+    The kernel runs the method's own ``step``, not the equivalent u ← R u with R its transition matrix
+    (:func:`sim.theory.transition_matrix`): that form is about 1.4x faster on a CPU, but float32's rounding of an R
+    close to the identity is the same in every step, which shifts the step counts of slow modes (ρ ≈ 1) by whole
+    steps; the step's own arithmetic rounds relative to the small update instead.
 
     Args:
-      dynamics: the optimizer with this point's hyperparameters (possibly traced).
-      sigma2: squared singular values σ_i², array of shape [modes].
-      x0: initial error coordinates x_i(0) = (w₀ − w*)_i / ‖w*‖, array of shape [modes].
+      make: the method's constructor, e.g. :func:`sim.dynamics.momentum`; called with the arrays of
+        hyperparameters (the dynamics are elementwise) and, per point, with scalars (for the transition matrices).
+      hyper: the method's hyperparameters, a tuple of arrays of shape [n].
+      sigma2: squared singular values σ_i², array of shape [n, modes].
+      x0: initial error coordinates x_i(0) = (w₀ − w*)_i / ‖w*‖, array of shape [n, modes].
       tol: relative-error tolerance ε ∈ (0, 1).
       bound: divergence bound on the relative state norm.
       steps: T, the number of steps (static).
       block: steps per fused block (static).
 
     Returns:
-      A dict of scalars keyed like ``FIELDS``.
+      A dict of arrays of shape [n] keyed like ``FIELDS``.
     """
     dtype = x0.dtype
-    modes = x0.shape[0]
-    s = tuple(sigma2[i] for i in range(modes))
+    n, modes = x0.shape
+    rmat = jax.vmap(lambda h, s: jax.vmap(lambda si: theory.transition_matrix(make(*h), si))(s))(hyper, sigma2)
+    d = rmat.shape[-1]
+    rate = jnp.max(theory.spectral_radius(rmat), axis=1)  # [n]
+    g2 = theory.power_bound(rmat) ** 2  # [n, modes]
+    r = [[[rmat[:, i, a, b] for b in range(d)] for a in range(d)] for i in range(modes)]
+    dynamics = make(*hyper)
+    hessian = [2 * sigma2[:, i] for i in range(modes)]  # L = ‖y − Xw‖²: ∂L/∂w_i = 2σ_i² w_i
+    _, treedef = jax.tree.flatten(dynamics.init(tuple(x0[:, i] for i in range(modes))))
 
-    def grad(params):
-        return tuple(2 * si * p for si, p in zip(s, params, strict=True))
+    def step(u):  # the state as u[i][j], component j (error, velocity...) of mode i
+        state = treedef.unflatten([u[i][j] for j in range(d) for i in range(modes)])
+        state = dynamics.step(lambda w: tuple(h * wi for h, wi in zip(hessian, w, strict=True)), state)
+        leaves = jax.tree.leaves(state)
+        return [[leaves[j * modes + i] for j in range(d)] for i in range(modes)]
 
-    leaves0, treedef = jax.tree.flatten(dynamics.init(tuple(x0[i] for i in range(modes))))
-    n_leaves = len(leaves0)
-    d = n_leaves // modes
-    rmat = jax.vmap(lambda si: theory.transition_matrix(dynamics, si))(sigma2)  # [modes, d, d]
-    rate = jnp.max(theory.spectral_radius(rmat))
-    g2 = theory.power_bound(rmat) ** 2
     tol2 = tol * tol
     bound2 = bound * bound
-    i_emax, i_last, i_t, i_status, i_div = range(n_leaves, n_leaves + 5)
 
-    def mode_norms2(leaves):
-        return [sum(leaves[j * modes + i] ** 2 for j in range(d)) for i in range(modes)]
+    def norms2(u):  # per mode ||u_i||^2
+        return [_total([c * c for c in ui]) for ui in u]
 
-    def run_block(c, length):
-        def one(carry, _):
-            state, m, last, t = carry
-            state = dynamics.step(grad, state)
-            e2 = sum(p * p for p in state.params)
-            t = t + 1
-            return (state, jnp.where(e2 > m, e2, m), jnp.where(e2 >= tol2, t, last), t), None
-
-        state = treedef.unflatten([c[k] for k in range(n_leaves)])
-        (state, emax, last, t), _ = lax.scan(
-            one, (state, c[i_emax], c[i_last], c[i_t]), None, length=length, unroll=length
+    def run_block(carry, length):
+        # u[i][j]: component j of mode i; status: 0 running, 1 provably settled, 2 diverged; stop: the block end at
+        # which the status was set
+        u0, emax0, last0, status, stop, t = carry
+        u, emax, last = u0, emax0, last0
+        for k in range(length):
+            u = step(u)
+            e2 = _total([ui[0] * ui[0] for ui in u])
+            emax = jnp.maximum(emax, e2)
+            last = jnp.where(e2 >= tol2, t + (k + 1), last)
+        u2 = norms2(u)
+        diverged = ~(_total(u2) <= bound2)
+        settled = _total([g2[:, i] * u2[i] for i in range(modes)]) < tol2
+        active = status == 0
+        take = active & ~diverged
+        t = t + length
+        *flat, emax, last, status, stop = _one_loop(
+            *(
+                jnp.where(take, new, old)
+                for ui, ui0 in zip(u, u0, strict=True)
+                for new, old in zip(ui, ui0, strict=True)
+            ),
+            jnp.where(take, emax, emax0),
+            jnp.where(take, last, last0),
+            jnp.where(active, jnp.where(diverged, 2, jnp.where(settled, 1, 0)), status),
+            jnp.where(active & (diverged | settled), t, stop),
         )
-        leaves = jax.tree.leaves(state)
-        u2 = mode_norms2(leaves)
-        diverged = ~(sum(u2) <= bound2)
-        settled = sum(g * u for g, u in zip(g2, u2, strict=True)) < tol2
-        status = jnp.where(settled, 1, 0).astype(dtype)
-        new = (*leaves, emax, last, t, status, c[i_div])
-        frozen = (*c[:i_status], jnp.asarray(2, dtype), t)
-        return tuple(jnp.where(diverged, f, n) for f, n in zip(frozen, new, strict=True))
+        return [flat[i * d : (i + 1) * d] for i in range(modes)], emax, last, status, stop, t
 
-    zero = jnp.zeros((), dtype)
-    carry = (*leaves0, jnp.sum(x0 * x0), zero, zero, zero, zero - 1)
+    zero = jnp.zeros(n, dtype)
+    u = [[x0[:, i]] + [zero] * (d - 1) for i in range(modes)]
+    zeros = jnp.zeros(n, jnp.int32)
+    carry = (u, jnp.sum(x0 * x0, axis=1), zeros, zeros, zeros, jnp.int32(0))
     n_blocks = steps // block
     if n_blocks:
         carry = lax.while_loop(
-            lambda c: (c[i_t] < n_blocks * block) & (c[i_status] == 0),
-            lambda c: run_block(c, block),
-            carry,
+            lambda c: (c[-1] < n_blocks * block) & jnp.any(c[3] == 0), lambda c: run_block(c, block), carry
         )
     if steps % block:
-        active = carry[i_status] == 0
-        carry = tuple(jnp.where(active, n, c) for n, c in zip(run_block(carry, steps % block), carry, strict=True))
-
-    status, t_end, last = carry[i_status], carry[i_t], carry[i_last]
-    leaves = [carry[k] for k in range(n_leaves)]
+        carry = run_block(carry, steps % block)
+    u, emax, last, status, stop, _ = carry
     diverged = status == 2
+    t_end = jnp.where(status == 0, steps, stop)
     # advance settled points analytically from their stopping step to T (n = 0 for points that ran to the end)
-    u = [[leaves[j * modes + i] for j in range(d)] for i in range(modes)]
-    n_left = jnp.where(diverged, 0, steps - t_end).astype(jnp.int32)
-    final2 = sum(_apply_power(rmat[i], u[i], n_left)[0] ** 2 for i in range(modes))
-    norm_end = jnp.sqrt(sum(mode_norms2(leaves)))
+    n_left = jnp.where(diverged, 0, steps - t_end)
+    final2 = _total([_apply_power(ri, ui, n_left, steps.bit_length())[0] ** 2 for ri, ui in zip(r, u, strict=True)])
+    norm_end = jnp.sqrt(_total(norms2(u)))
     contraction = jnp.where(
         diverged,
-        bound ** (1 / jnp.maximum(carry[i_div], 1)),
-        norm_end ** (1 / jnp.maximum(t_end, 1)),
+        bound ** (1 / jnp.maximum(stop, 1).astype(dtype)),
+        norm_end ** (1 / jnp.maximum(t_end, 1).astype(dtype)),
     )
     return {
-        "settle_step": jnp.where(~diverged & (last < steps), last + 1, -1).astype(jnp.int32),
+        "settle_step": jnp.where(~diverged & (last < steps), last + 1, -1),
         "final_error": jnp.sqrt(final2),
-        "max_error": jnp.sqrt(carry[i_emax]),
+        "max_error": jnp.sqrt(emax),
         "diverged": diverged,
-        "diverge_step": jnp.where(diverged, carry[i_div], -1).astype(jnp.int32),
+        "diverge_step": jnp.where(diverged, stop, -1),
         "rate": rate.astype(dtype),
         "contraction": contraction.astype(dtype),
-        "simulated_steps": jnp.where(diverged, carry[i_div], t_end).astype(jnp.int32),
+        "simulated_steps": t_end,
     }
 
 
 def predicted_steps(dynamics: Dynamics, sigma2, tol, bound, *, steps: int) -> jax.Array:
-    """Roughly how many steps :func:`point_summary` will simulate at this point, from theory alone.
+    """Roughly how many steps :func:`chunk_summary` will simulate at one point, from theory alone.
 
     log(tol/G)/log ρ until provably settled (ρ < 1), log(bound)/log ρ until diverged (ρ > 1), clipped to [1, steps].
     The engine runs points in this order so that each chunk holds points that stop at about the same time.
@@ -152,26 +169,48 @@ def predicted_steps(dynamics: Dynamics, sigma2, tol, bound, *, steps: int) -> ja
     return jnp.clip(jnp.nan_to_num(estimate, nan=steps, posinf=steps, neginf=1), 1, steps)
 
 
-def _apply_power(rmat, u, n):
-    """Rⁿ u by binary powering for one mode; ``rmat`` [d, d], ``u`` a list of d scalars, integer n ≥ 0.
+def _one_loop(*values):
+    """The arrays ``values`` (all of shape [n]), computed in ONE loop over the points.
 
-    Written as scalar arithmetic (d ≤ 2) rather than a batched matmul, whose accumulation order XLA may choose by
-    batch size: results must not depend on the chunking.
+    XLA CPU gives each output of an elementwise computation its own loop, which recomputes everything that output
+    depends on: each carried value of a block would recompute the whole unrolled block. A variadic reduction is one
+    instruction with several outputs, so its fused loop evaluates shared subexpressions once. The reduction is the
+    max over two identical copies of each value, which is the value itself (NaN included).
     """
-    d = len(u)
+    pairs = [jnp.broadcast_to(v[:, None], (*v.shape, 2)) for v in values]
+    inits = [
+        jnp.array(-jnp.inf if jnp.issubdtype(v.dtype, jnp.floating) else jnp.iinfo(v.dtype).min, v.dtype)
+        for v in values
+    ]
+    return lax.reduce(pairs, inits, lambda a, b: tuple(jnp.maximum(x, y) for x, y in zip(a, b, strict=True)), (1,))
 
-    def matvec(m, v):
-        return [sum(m[i][k] * v[k] for k in range(d)) for i in range(d)]
+
+def _total(xs):
+    """x₀ + x₁ + … in order (Python's ``sum`` would add a leading 0)."""
+    return functools.reduce(operator.add, xs)
+
+
+def _matvec(m, v):
+    """m v for a d×d matrix and a d-vector given as nested lists of arrays."""
+    return [_total([mi[k] * v[k] for k in range(len(v))]) for mi in m]
+
+
+def _apply_power(m, u, n, bits: int):
+    """mⁿ u by binary powering for one mode: ``m`` a d×d nested list of arrays, ``u`` a list of d arrays, integers
+    0 ≤ n < 2^bits.
+
+    Written as elementwise arithmetic (d ≤ 2) rather than a batched matmul, whose accumulation order XLA may choose
+    by batch size: results must not depend on the chunking.
+    """
 
     def matmul(a, b):
-        return [[sum(a[i][k] * b[k][j] for k in range(d)) for j in range(d)] for i in range(d)]
+        return [[_total([a[i][k] * b[k][j] for k in range(len(b))]) for j in range(len(b))] for i in range(len(a))]
 
     def body(bit, carry):
         base, res = carry
         take = ((n >> bit) & 1) == 1
-        res = [jnp.where(take, r_new, r) for r_new, r in zip(matvec(base, res), res, strict=True)]
+        res = [jnp.where(take, r_new, r) for r_new, r in zip(_matvec(base, res), res, strict=True)]
         return matmul(base, base), res
 
-    base = [[rmat[i, j] for j in range(d)] for i in range(d)]
-    _, res = lax.fori_loop(0, _MAX_POWER_BITS, body, (base, list(u)))
+    _, res = lax.fori_loop(0, bits, body, (m, list(u)))  # unrolled, XLA would fuse it differently per chunk size
     return res

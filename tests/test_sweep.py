@@ -12,7 +12,7 @@ import pytest
 import reference
 from conftest import DEVICES
 
-from sim import sweep, theory
+from sim import kernel, sweep, theory
 from sim.grid import Grid, parse_axis
 
 
@@ -133,14 +133,28 @@ def _all_equal(a, b):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
-def test_results_do_not_depend_on_chunk_size():
-    g = _grid(learning_rate="0.01:4:37", beta="0.05:1:29")
+@pytest.mark.parametrize("problem", ["spectrum", "sigma2 axis"])
+def test_results_do_not_depend_on_chunk_size(problem):
+    if problem == "spectrum":
+        g, kw = _grid(learning_rate="0.01:4:37", beta="0.05:1:29"), {"spectrum": [5, 0.05]}
+    else:
+        g, kw = _grid(learning_rate="0.01:4:37", beta="0.05:1:5", sigma2="log:0.1:10:6"), {}
     runs = [
-        sweep.sweep("momentum", g, steps=300, tol=1e-3, spectrum=[5, 0.05], chunk_size=c, progress=False)
-        for c in (8, 13, 100, 4096)
+        sweep.sweep("momentum", g, steps=300, tol=1e-3, chunk_size=c, progress=False, **kw) for c in (8, 13, 100, 4096)
     ]
     for other in runs[1:]:
         _all_equal(runs[0], other)
+
+
+def test_one_loop_returns_its_inputs_exactly():
+    # the kernel computes a block's results in one loop as the max over two copies of each: it must be the identity
+    floats = jax.numpy.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 1e-30, -3e38], jax.numpy.float32)
+    ints = jax.numpy.array([0, -1, 7, np.iinfo(np.int32).min, np.iinfo(np.int32).max, 3, 2, 1, -5], jax.numpy.int32)
+    f, i = jax.jit(kernel._one_loop)(floats, ints)
+    np.testing.assert_array_equal(np.asarray(f), np.asarray(floats))
+    assert np.array_equal(np.signbit(np.asarray(f)), np.signbit(np.asarray(floats)))
+    np.testing.assert_array_equal(np.asarray(i), np.asarray(ints))
+    assert f.dtype == floats.dtype and i.dtype == ints.dtype
 
 
 def test_results_do_not_depend_on_device_count(tmp_path):
