@@ -113,7 +113,10 @@ def sweep(
     def inputs(idx, k):
         """Chunk ``k``: the points' values, one column per axis, padded to ``chunk_size`` rows, on its device."""
         vals = grid.values_at(idx)
-        cols = np.stack([_pad(vals[name], chunk_size) for name in axes], axis=1).astype(np_dtype)
+        cols = np.empty((chunk_size, len(axes)), np_dtype)
+        for j, name in enumerate(axes):
+            cols[: len(idx), j] = vals[name]
+        cols[len(idx) :] = cols[len(idx) - 1]  # pad with the last point
         return jax.device_put(cols, devices[k % len(devices)]), *shared[k % len(devices)]
 
     sorted_out: dict[str, np.ndarray] = {}  # results in work order, filled front to back
@@ -205,10 +208,6 @@ def _work_order(size: int, chunk_size: int, inputs, estimate) -> np.ndarray:
     ]
     keys = np.concatenate([np.asarray(k) for k in keys])[:size]
     return np.argsort(keys, kind="stable")
-
-
-def _pad(values: np.ndarray, size: int) -> np.ndarray:
-    return np.pad(values, (0, size - len(values)), mode="edge")
 
 
 _FLOAT_FIELDS = ("final_error", "max_error", "rate", "contraction")
