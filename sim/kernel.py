@@ -72,7 +72,8 @@ def chunk_summary(make, hyper, sigma2, x0, tol, bound, *, steps: int, block: int
     n, modes = x0.shape
     rmat = jax.vmap(lambda h, s: jax.vmap(lambda si: theory.transition_matrix(make(*h), si))(s))(hyper, sigma2)
     d = rmat.shape[-1]
-    rate = jnp.max(theory.spectral_radius(rmat), axis=1)  # [n]
+    # per-mode values combined elementwise: XLA CPU's reductions over a short minor axis are slow
+    rate = functools.reduce(jnp.maximum, [theory.spectral_radius(rmat[:, i]) for i in range(modes)])
     g2 = theory.power_bound(rmat) ** 2  # [n, modes]
     r = [[[rmat[:, i, a, b] for b in range(d)] for a in range(d)] for i in range(modes)]
     dynamics = make(*hyper)
@@ -123,7 +124,7 @@ def chunk_summary(make, hyper, sigma2, x0, tol, bound, *, steps: int, block: int
     zero = jnp.zeros(n, dtype)
     u = [[x0[:, i]] + [zero] * (d - 1) for i in range(modes)]
     zeros = jnp.zeros(n, jnp.int32)
-    carry = (u, jnp.sum(x0 * x0, axis=1), zeros, zeros, zeros, jnp.int32(0))
+    carry = (u, _total([ui[0] * ui[0] for ui in u]), zeros, zeros, zeros, jnp.int32(0))
     n_blocks = steps // block
     if n_blocks:
         carry = lax.while_loop(
@@ -162,8 +163,8 @@ def predicted_steps(dynamics: Dynamics, sigma2, tol, bound, *, steps: int) -> ja
     The engine runs points in this order so that each chunk holds points that stop at about the same time.
     """
     rmat = jax.vmap(lambda si: theory.transition_matrix(dynamics, si))(sigma2)
-    rho = jnp.max(theory.spectral_radius(rmat))
-    g = jnp.max(theory.power_bound(rmat))
+    rho = functools.reduce(jnp.maximum, list(theory.spectral_radius(rmat)))  # elementwise: see chunk_summary
+    g = functools.reduce(jnp.maximum, list(theory.power_bound(rmat)))
     log_rho = jnp.log(rho)
     estimate = jnp.where(rho < 1, jnp.log(tol / g) / log_rho, jnp.where(rho > 1, jnp.log(bound) / log_rho, steps))
     return jnp.clip(jnp.nan_to_num(estimate, nan=steps, posinf=steps, neginf=1), 1, steps)
