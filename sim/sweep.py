@@ -97,11 +97,12 @@ def sweep(
       ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.kernel.FIELDS``.
     """
     spec = _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points)
+    chunk_size, block = spec["chunk_size"], spec["block"]
     make, hyper_names = METHODS[method]
     problem = spec["problem"]
     modes = 1 if problem is None else problem.modes
     devices = jax.devices()
-    run, estimate = _compiled(method, modes, problem is None, spec["steps"], int(block), dtype, int(chunk_size))
+    run, estimate = _compiled(method, modes, problem is None, spec["steps"], block, dtype, chunk_size)
     np_dtype = np.dtype(dtype)
     axes = [*hyper_names, *(["sigma2"] if problem is None else [])]
     # what every chunk shares, put on each device once: the problem (spectrum and initial error), tol and bound
@@ -127,11 +128,11 @@ def sweep(
 
     def collect():
         nonlocal n_done
-        n, packed = pending.popleft()
-        for name, arr in _unpack(packed).items():
+        n, result = pending.popleft()
+        for name, arr in result.items():
             if name not in sorted_out:
                 sorted_out[name] = np.empty(grid.size, dtype=arr.dtype)
-            sorted_out[name][n_done : n_done + n] = arr[:n]
+            sorted_out[name][n_done : n_done + n] = np.asarray(arr)[:n]
         n_done += n
         bar.update(n)
 
@@ -166,8 +167,8 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
     tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
     # below a few lanes XLA specializes the kernel differently and rounding could then depend on the chunking
-    check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
-    check_int("block", block, minimum=1, maximum=64)
+    chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
+    block = check_int("block", block, minimum=1, maximum=64)
     check_positive_finite("bound", bound)
     if dtype not in ("float32", "float64"):
         raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
@@ -197,7 +198,7 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
         raise InputError("target", "needs a spectrum (a sigma2 axis has one mode per point)")
     problem = None if spectrum is None else from_spectrum(spectrum, target)
     grid.check_budget(max_points)
-    return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype}
+    return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype, "chunk_size": chunk_size, "block": block}
 
 
 def _work_order(size: int, chunk_size: int, inputs, estimate) -> np.ndarray:
@@ -210,24 +211,6 @@ def _work_order(size: int, chunk_size: int, inputs, estimate) -> np.ndarray:
     # buckets 1 % wide in the predicted count: int16 keys get NumPy's radix sort (20x faster than on floats)
     buckets = np.round(np.log2(np.maximum(keys, 1)) * 64).astype(np.int16)
     return np.argsort(buckets, kind="stable")
-
-
-_FLOAT_FIELDS = ("final_error", "max_error", "rate", "contraction")
-_INT_FIELDS = ("settle_step", "diverge_step", "simulated_steps", "diverged")
-
-
-def _pack(summary: dict) -> tuple[jax.Array, jax.Array]:
-    """The summaries as two arrays (float, int32), so that a chunk comes back in two transfers, not eight."""
-    floats = jnp.stack([summary[f] for f in _FLOAT_FIELDS])
-    ints = jnp.stack([summary[f].astype(jnp.int32) for f in _INT_FIELDS])
-    return floats, ints
-
-
-def _unpack(packed) -> dict[str, np.ndarray]:
-    floats, ints = (np.asarray(a) for a in packed)
-    out = dict(zip(_FLOAT_FIELDS, floats, strict=True)) | dict(zip(_INT_FIELDS, ints, strict=True))
-    out["diverged"] = out["diverged"].astype(bool)
-    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -253,7 +236,7 @@ def _compiled(method: str, modes: int, sigma2_axis: bool, steps: int, block: int
 
     def summary(points, problem, tol, bound):
         hyper, s, x0 = unpack(points, problem)
-        return _pack(kernel.chunk_summary(make, hyper, s, x0, tol, bound, steps=steps, block=block))
+        return kernel.chunk_summary(make, hyper, s, x0, tol, bound, steps=steps, block=block)
 
     def estimate(points, problem, tol, bound):
         hyper, s, _ = unpack(points, problem)

@@ -89,6 +89,16 @@ def test_sweep_command_writes_a_readable_file(tmp_path, capsys):
     assert np.all(np.isfinite(ds.final_error.values))
 
 
+def test_sweep_command_chunk_size_gives_the_same_results(tmp_path):
+    # argparse hands --chunk-size over as a float ("1e4" is accepted); the engine must use it as a whole number
+    for name, extra in (("default.nc", []), ("small.nc", ["--chunk-size", "8"])):
+        assert cli.main([*BASE, "-o", str(tmp_path / name), "--no-progress", *extra]) == 0
+    small = sweep.read(tmp_path / "small.nc")
+    assert small.attrs["chunk_size"] == 8
+    for name in small.data_vars:
+        np.testing.assert_array_equal(small[name].values, sweep.read(tmp_path / "default.nc")[name].values)
+
+
 def test_sweep_command_x64(tmp_path):
     out = tmp_path / "gd.nc"
     code = (
