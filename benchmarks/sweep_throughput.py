@@ -4,7 +4,7 @@ Run from the repository root (``python benchmarks/sweep_throughput.py``; ``--qui
 every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX initializes, so each CPU core is one
 JAX device. It measures, in float32:
 
-1. ``sim.sweep.sweep`` (progress=False) on three problems, each on a "mixed" grid (converging, slow and diverging
+1. ``sim.sweep.sweep`` (progress=False; on a CPU its compiled C++ time loop, see ``sim.native``) on three problems, each on a "mixed" grid (converging, slow and diverging
    points, like a real sweep; the engine stops points early once they have provably settled or diverged) and on a
    "dense" grid (tol so small that nothing settles, learning rates in the stable-but-slow region so nothing
    diverges: every point runs every step, the apples-to-apples case):
@@ -489,6 +489,7 @@ def main(argv=None) -> int:
             "devices": n_dev,
             "chunk_size": sim.sweep.DEFAULT_CHUNK,
             "block": block,
+            "loop": ds.attrs["loop"],
             "first_call_s": first,
             "sim": sim_stats,
             "grid_outcomes": stats,

@@ -109,7 +109,8 @@ def provenance() -> dict[str, str | int]:
 
 
 def info() -> dict:
-    """What ``sim info`` prints: devices, default dtype, x64 mode, versions, CPU cores."""
+    """What ``sim info`` prints: devices, default dtype, x64 mode, CPU cores, which loop sweeps run, versions."""
+    from sim import native  # builds the compiled loop on first use
     return {
         "devices": [str(d) for d in jax.devices()],
         "platform": jax.devices()[0].platform,
@@ -117,6 +118,7 @@ def info() -> dict:
         "default_dtype": "float64" if jax.config.jax_enable_x64 else "float32",
         "cpu_cores": cpu_count(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "sweep_loop": native.loop_for(1)[1],
         "git_revision": git_revision(),
         "versions": versions(),
     }

@@ -5,7 +5,8 @@ compilation), then evaluates :func:`sim.kernel.chunk_summary` at every grid poin
 ``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.kernel.FIELDS``) and attrs
 recording the spec, versions, devices, dtype and git revision. The kernel is compiled once per (method, modes,
 steps, dtype, chunk) and run on chunks of ``chunk_size`` points, round robin over every device JAX sees (the last
-chunk is padded), so memory is bounded by the chunk, not the grid. A tqdm bar advances as chunks
+chunk is padded), so memory is bounded by the chunk, not the grid. On a CPU the kernel's time loop is the compiled
+one of :mod:`sim.native` (the results record which loop ran in ``attrs["loop"]``). A tqdm bar advances as chunks
 finish. If the run is interrupted (Ctrl-C), the finished chunks are returned with ``attrs["complete"] == 0`` and a
 ``computed`` mask, so nothing already computed is lost.
 
@@ -30,7 +31,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from sim import dynamics, kernel, runtime
+from sim import dynamics, kernel, native, runtime
 from sim.grid import MAX_POINTS, Grid
 from sim.problems import from_spectrum
 from sim.validate import InputError, check_in_interval, check_int, check_positive_finite
@@ -102,7 +103,8 @@ def sweep(
     problem = spec["problem"]
     modes = 1 if problem is None else problem.modes
     devices = jax.devices()
-    run, estimate = _compiled(method, modes, problem is None, spec["steps"], block, dtype, chunk_size)
+    use_native, loop = native.loop_for(modes)
+    run, estimate = _compiled(method, modes, problem is None, spec["steps"], block, dtype, chunk_size, use_native)
     np_dtype = np.dtype(dtype)
     axes = [*hyper_names, *(["sigma2"] if problem is None else [])]
     # what every chunk shares, put on each device once: the problem (spectrum and initial error), tol and bound
@@ -120,45 +122,39 @@ def sweep(
         cols[len(idx) :] = cols[len(idx) - 1]  # pad with the last point
         return jax.device_put(cols, devices[k % len(devices)]), *shared[k % len(devices)]
 
-    sorted_out: dict[str, np.ndarray] = {}  # results in work order, filled front to back
-    n_done = 0
-    order = np.zeros(0, dtype=np.int64)
+    out: dict[str, np.ndarray | None] = {name: None for name in kernel.FIELDS}
+    computed = np.zeros(grid.size, dtype=bool)
     pending: collections.deque = collections.deque()
     bar = tqdm(total=grid.size, unit="pt", unit_scale=True, disable=not progress, desc=f"sweep {method}")
 
     def collect():
-        nonlocal n_done
-        n, result = pending.popleft()
+        where, n, result = pending.popleft()
         for name, arr in result.items():
-            if name not in sorted_out:
-                sorted_out[name] = np.empty(grid.size, dtype=arr.dtype)
-            sorted_out[name][n_done : n_done + n] = np.asarray(arr)[:n]
-        n_done += n
+            if out[name] is None:
+                out[name] = np.zeros(grid.size, dtype=arr.dtype)
+            out[name][where] = np.asarray(arr)[:n]
+        computed[where] = True
         bar.update(n)
 
     complete = True
     try:
-        order = _work_order(grid.size, chunk_size, inputs, estimate)
+        # the compiled loop stops each tile of 64 points on its own, so grid (C) order is best; the XLA loop stops a
+        # whole chunk at once, so its chunks hold points sorted by their predicted step count
+        order = None if use_native else _work_order(grid.size, chunk_size, inputs, estimate)
         for k, start in enumerate(range(0, grid.size, chunk_size)):
-            idx = order[start : start + chunk_size]
-            pending.append((len(idx), run(*inputs(idx, k))))
+            stop = min(start + chunk_size, grid.size)
+            idx = np.arange(start, stop) if order is None else order[start:stop]
+            pending.append((slice(start, stop) if order is None else idx, len(idx), run(*inputs(idx, k))))
             if len(pending) > len(devices):  # keep every device busy while finished chunks are copied back
                 collect()
         while pending:
             collect()
     except KeyboardInterrupt:
         complete = False
-        bar.write(f"interrupted: keeping {n_done:,} of {grid.size:,} finished points")
+        bar.write(f"interrupted: keeping {computed.sum():,} of {grid.size:,} finished points")
     finally:
         bar.close()
-    done = order[:n_done]  # back from work order to grid order
-    computed = np.zeros(grid.size, dtype=bool)
-    computed[done] = True
-    out = {name: None for name in kernel.FIELDS}
-    for name, buf in sorted_out.items():
-        out[name] = np.zeros_like(buf)
-        out[name][done] = buf[:n_done]
-    return _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound)
+    return _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop)
 
 
 def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points):
@@ -214,7 +210,9 @@ def _work_order(size: int, chunk_size: int, inputs, estimate) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(method: str, modes: int, sigma2_axis: bool, steps: int, block: int, dtype: str, chunk_size: int):
+def _compiled(
+    method: str, modes: int, sigma2_axis: bool, steps: int, block: int, dtype: str, chunk_size: int, use_native: bool
+):
     """``(run, estimate)``: the chunk kernel and :func:`sim.kernel.predicted_steps` over a chunk, jitted.
 
     Both take ``(points, problem, tol, bound)``: ``points`` [chunk_size, axes] holds the method's hyperparameters
@@ -236,7 +234,7 @@ def _compiled(method: str, modes: int, sigma2_axis: bool, steps: int, block: int
 
     def summary(points, problem, tol, bound):
         hyper, s, x0 = unpack(points, problem)
-        return kernel.chunk_summary(make, hyper, s, x0, tol, bound, steps=steps, block=block)
+        return kernel.chunk_summary(make, hyper, s, x0, tol, bound, steps=steps, block=block, native=use_native)
 
     def estimate(points, problem, tol, bound):
         hyper, s, _ = unpack(points, problem)
@@ -245,7 +243,7 @@ def _compiled(method: str, modes: int, sigma2_axis: bool, steps: int, block: int
     return jax.jit(summary), jax.jit(estimate)
 
 
-def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound) -> xr.Dataset:
+def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop) -> xr.Dataset:
     dims = grid.names
     data_vars = {}
     for name, doc in kernel.FIELDS.items():
@@ -265,6 +263,7 @@ def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bou
         "chunk_size": chunk_size,
         "block": block,
         "divergence_bound": bound,
+        "loop": loop,
         "complete": int(complete),
         **runtime.provenance(),
     }

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim import cli, sweep
+from sim import cli, native, sweep
 
 BASE = ["sweep", "momentum", "--eta", "0.1:1:4", "--beta", "0.5", "--spectrum", "0.05,5", "--steps", "400"]
 
@@ -115,6 +115,7 @@ def test_info_command(capsys):
     assert cli.main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["platform"] == "cpu" and len(info["devices"]) >= 1 and "jax" in info["versions"]
+    assert info["sweep_loop"] == native.loop_for(1)[1]
 
 
 def test_help_states_the_axis_grammar(capsys):

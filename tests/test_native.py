@@ -1,0 +1,95 @@
+"""The compiled CPU loop (sim/sweep_kernel.cc via sim.native) against the XLA loop it replaces, and its fallbacks."""
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sim import dynamics, kernel, native, sweep
+from sim.grid import Grid, parse_axis
+
+METHODS = [(dynamics.gd, 1), (dynamics.momentum, 2), (dynamics.heavy_ball, 2), (dynamics.nesterov, 2)]
+COUNTS = ("settle_step", "diverged", "diverge_step", "simulated_steps")
+
+
+def test_compiled_loop_is_available_where_a_compiler_is():
+    available, why = native.status()
+    if native._compiler() is None:
+        assert not available and "compiler" in why
+    else:
+        assert available, why
+
+
+def _points(n, modes, n_hyper, rng):
+    """Random points: converging, slow, oscillating and diverging ones."""
+    lr = 10 ** rng.uniform(-3, 1, n)
+    second = rng.uniform(0.02, 0.98, n)  # beta (momentum) or m (heavy_ball, nesterov)
+    sigma2 = 10 ** rng.uniform(-2, 0.5, (n, modes))
+    x0 = rng.normal(size=(n, modes))
+    return (lr, second)[:n_hyper], sigma2, x0 / np.linalg.norm(x0, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float32", 2e-4), ("float64", 1e-11)])
+@pytest.mark.parametrize("modes", [1, 2, 4])
+@pytest.mark.parametrize("make,n_hyper", METHODS, ids=[m.__name__ for m, _ in METHODS])
+def test_compiled_loop_matches_xla_loop(make, n_hyper, modes, dtype, rtol):
+    # 999 points: the last tile of 64 (float32) or 32 (float64) points is partial; 1000 steps: a partial last block
+    rng = np.random.default_rng(modes)
+    hyper, sigma2, x0 = _points(999, modes, n_hyper, rng)
+    with jax.enable_x64(dtype == "float64"):
+        args = (tuple(jnp.asarray(h, dtype) for h in hyper), jnp.asarray(sigma2, dtype), jnp.asarray(x0, dtype))
+        runs = [
+            jax.jit(
+                lambda h, s, x, native=use: kernel.chunk_summary(
+                    make, h, s, x, 1e-3, 1e10, steps=1000, block=16, native=native
+                )
+            )(*args)
+            for use in (False, True)
+        ]
+    xla, compiled = ({k: np.asarray(v) for k, v in run.items()} for run in runs)
+    settled = (xla["simulated_steps"] < 1000) & ~xla["diverged"]
+    assert xla["diverged"].sum() > 20 and settled.sum() > 20 and (xla["simulated_steps"] == 1000).sum() > 20
+    for name in COUNTS:
+        # the two loops may contract different multiply-adds into FMAs; no count here sits on a rounding boundary
+        np.testing.assert_array_equal(compiled[name], xla[name], err_msg=name)
+    # float fields: per-step rounding differences (FMA contraction) of ~1 ulp compounded over up to 1000 steps
+    for name in ("final_error", "max_error", "rate", "contraction"):
+        np.testing.assert_allclose(compiled[name], xla[name], rtol=rtol, atol=0, err_msg=name)
+
+
+def _grid(**axes):
+    return Grid(tuple(parse_axis(k, v) for k, v in axes.items()))
+
+
+def test_sweep_records_its_loop_and_falls_back_to_xla(monkeypatch):
+    g = _grid(learning_rate="0.01:4:37", beta="0.05:1:29")
+    compiled = sweep.sweep("momentum", g, steps=300, tol=1e-3, spectrum=[5, 0.05], progress=False)
+    assert compiled.attrs["loop"].startswith("compiled")
+    monkeypatch.setattr(native, "loop_for", lambda modes: (False, "XLA while_loop (test)"))
+    xla = sweep.sweep("momentum", g, steps=300, tol=1e-3, spectrum=[5, 0.05], progress=False)
+    assert xla.attrs["loop"] == "XLA while_loop (test)"
+    for name in COUNTS:
+        np.testing.assert_array_equal(compiled[name].values, xla[name].values, err_msg=name)
+    for name in ("final_error", "max_error", "contraction"):
+        np.testing.assert_allclose(compiled[name].values, xla[name].values, rtol=1e-4, err_msg=name)
+
+
+def test_more_modes_than_compiled_use_the_xla_loop():
+    spectrum = list(np.geomspace(0.05, 5, native.MAX_MODES + 1))
+    ds = sweep.sweep("gd", _grid(learning_rate="0.01:0.3:9"), steps=200, tol=1e-3, spectrum=spectrum, progress=False)
+    assert ds.attrs["loop"].startswith("XLA") and str(native.MAX_MODES) in ds.attrs["loop"]
+    rho = np.abs(1 - 2 * ds.learning_rate.values[:, None] * np.array(spectrum)[None, :]).max(axis=1)
+    np.testing.assert_allclose(ds.rate.values, rho, rtol=1e-6)
+
+
+def test_disabled_or_failed_builds_say_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIM_NATIVE", "0")
+    assert native.status.__wrapped__() == (False, "disabled by SIM_NATIVE=0")
+    monkeypatch.delenv("SIM_NATIVE")
+    monkeypatch.setenv("SIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", shutil.which("false"))  # a "compiler" that always fails
+    available, why = native.status.__wrapped__()
+    assert not available and "failed" in why
+    assert not list(tmp_path.glob("*.so"))  # nothing half-built is left in the cache
