@@ -4,10 +4,11 @@ Run from the repository root (``python benchmarks/sweep_throughput.py``; ``--qui
 every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX initializes, so each CPU core is one
 JAX device. It measures, in float32:
 
-1. ``sim.sweep.sweep`` (progress=False; on a CPU its compiled C++ time loop, see ``sim.native``) on three problems, each on a "mixed" grid (converging, slow and diverging
-   points, like a real sweep; the engine stops points early once they have provably settled or diverged) and on a
-   "dense" grid (tol so small that nothing settles, learning rates in the stable-but-slow region so nothing
-   diverges: every point runs every step, the apples-to-apples case):
+1. ``sim.sweep.sweep`` (progress=False; on a CPU its time loop is compiled C++, see ``sim.native``) on three
+   problems, each on a "mixed" grid (converging, slow and diverging points, like a real sweep; the engine stops
+   points early once they have provably settled or diverged) and on a "dense" grid (tol so small that nothing
+   settles, learning rates in the stable-but-slow region so nothing diverges: every point runs every step, the
+   apples-to-apples case):
      gd           learning_rate x sigma2 axis (1 mode per point)
      momentum     learning_rate x beta, spectrum [0.05, 5] (2 modes shared by every point)
      momentum     learning_rate x beta x a one-value sigma2 axis (1 mode per point)

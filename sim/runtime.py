@@ -111,6 +111,7 @@ def provenance() -> dict[str, str | int]:
 def info() -> dict:
     """What ``sim info`` prints: devices, default dtype, x64 mode, CPU cores, which loop sweeps run, versions."""
     from sim import native  # builds the compiled loop on first use
+
     return {
         "devices": [str(d) for d in jax.devices()],
         "platform": jax.devices()[0].platform,
