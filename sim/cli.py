@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--tol", type=float, default=1e-3, help="relative-error tolerance in (0, 1) (default 1e-3)")
     sw.add_argument("--x64", action="store_true", help="float64 instead of float32")
     sw.add_argument(
-        "--chunk-size", type=float, default=None, help="points per compiled call, each on one device (default 8192)"
+        "--chunk-size",
+        type=float,
+        default=None,
+        help="points per compiled call, each on one device (default 16384)",
     )
     sw.add_argument("--max-points", type=float, default=None, help="refuse grids larger than this (default 2^26)")
     sw.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")

@@ -52,7 +52,7 @@ FIELDS = {
 
 
 def chunk_summary(
-    make, hyper, sigma2, x0, tol, bound, *, steps: int, block: int, native: bool = False
+    make, hyper, sigma2, x0, tol, bound, *, steps: int, block: int, native: bool = False, count=None
 ) -> dict[str, jax.Array]:
     """Summaries of a ``steps``-step run from relative error ``x0`` (velocity 0) at every point of a chunk.
 
@@ -73,6 +73,8 @@ def chunk_summary(
       block: steps per fused block (static).
       native: run the time loop in the compiled CPU library (:func:`sim.native.simulate`) instead of XLA's
         ``while_loop`` (:func:`_simulate`); needs :func:`sim.native.status` to be available.
+      count: how many leading points are real (default all); the compiled loop does not run the others (padding),
+        whose results are then meaningless.
 
     Returns:
       A dict of arrays of shape [n] keyed like ``FIELDS``.
@@ -88,10 +90,13 @@ def chunk_summary(
     r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
     hessian = [2 * sigma2[:, i] for i in range(modes)]  # L = ‖y − Xw‖²: ∂L/∂w_i = 2σ_i² w_i
     x0 = [x0[:, i] for i in range(modes)]
-    simulate = native_loop.simulate if native else _simulate
-    u, emax, last, status, stop = simulate(
-        make, hyper, hessian, x0, g2, tol * tol, bound * bound, steps=steps, block=block
-    )
+    loop_args = (make, hyper, hessian, x0, g2, tol * tol, bound * bound)
+    if native:
+        u, emax, last, status, stop = native_loop.simulate(
+            *loop_args, n if count is None else count, steps=steps, block=block
+        )
+    else:
+        u, emax, last, status, stop = _simulate(*loop_args, steps=steps, block=block)
     diverged = status == 2
     t_end = jnp.where(status == 0, steps, stop)
     # advance settled points analytically from their stopping step to T (n = 0 for points that ran to the end)

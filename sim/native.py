@@ -99,7 +99,7 @@ def loop_for(modes: int) -> tuple[bool, str]:
     return True, f"compiled C++ loop ({why})"
 
 
-def simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: int):
+def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, block: int):
     """The XLA loop of :func:`sim.kernel.chunk_summary`, run by the compiled library (:func:`status` must be True).
 
     Args:
@@ -107,6 +107,7 @@ def simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: i
       hyper: the method's hyperparameters, a tuple of one or two arrays of shape [n].
       hessian, x0, g2: per-mode 2σ_i², initial error and squared power bound, lists of arrays of shape [n].
       tol2, bound2: squared tolerance and divergence bound (scalars).
+      count: int32 scalar; the points from index ``count`` on are padding: not run, their results are 0.
       steps, block: as in :func:`sim.kernel.chunk_summary`.
 
     Returns:
@@ -133,6 +134,7 @@ def simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: i
         jnp.stack(g2),
         jnp.asarray(tol2, dtype),
         jnp.asarray(bound2, dtype),
+        jnp.asarray(count, jnp.int32),
         method=np.int32(METHOD_IDS[make]),
         steps=np.int32(steps),
         block=np.int32(block),

@@ -15,9 +15,11 @@
 //   x0    [M, n]  initial relative error coordinates (velocity starts at 0)
 //   g2    [M, n]  squared bound G_i^2 >= ||R_i^s||^2 for all s >= 1
 //   tol2, bound2  scalars: squared tolerance and squared divergence bound
+//   count         int32 scalar: the points from index count on are padding; they are not run and their results are 0
 // Results: u [D, M, n] (final state: error, then velocity), emax [n] (max squared error), last [n] (last step with
 // squared error >= tol2), status [n] (0 ran to the end, 1 provably settled, 2 diverged), stop [n] (block end of the status).
 // Attributes: method (0 gd, 1 momentum (EMA), 2 heavy_ball, 3 nesterov), steps, block.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -144,8 +146,8 @@ struct Tile {
 };
 
 template <typename T, int METHOD, int M>
-void run(int64_t n, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0, const T* g2, T tol2,
-         T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out, int32_t* stop_out) {
+void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0, const T* g2,
+         T tol2, T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out, int32_t* stop_out) {
   using V = typename Vec<T>::v;
   using VI = typename Vec<T>::vi;
   using I = typename Vec<T>::I;
@@ -172,8 +174,8 @@ void run(int64_t n, int32_t steps, int32_t block, const T* hyper, const T* h, co
   };
 
   const int32_t full = steps / block * block;
-  for (int64_t p = 0; p < n; p += P) {
-    const int64_t count = n - p < P ? n - p : P;
+  for (int64_t p = 0; p < valid; p += P) {  // rows have length n; the points from valid on are padding
+    const int64_t count = valid - p < P ? valid - p : P;
     Tile<T, METHOD, M> s;
     load(hyper, p, count, s.lr);
     load(hyper + n, p, count, s.b);
@@ -202,23 +204,24 @@ void run(int64_t n, int32_t steps, int32_t block, const T* hyper, const T* h, co
 constexpr int MAX_MODES = 4;
 
 template <typename T, int METHOD, int M = 1>
-void dispatch_modes(int modes, int64_t n, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0,
+void dispatch_modes(int modes, int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0,
                     const T* g2, T tol2, T bound2, T* u, T* emax, int32_t* last, int32_t* status, int32_t* stop) {
   if constexpr (M < MAX_MODES) {
     if (modes != M) {
-      dispatch_modes<T, METHOD, M + 1>(modes, n, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status,
+      dispatch_modes<T, METHOD, M + 1>(modes, n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status,
                                        stop);
       return;
     }
   }
-  run<T, METHOD, M>(n, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status, stop);
+  run<T, METHOD, M>(n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status, stop);
 }
 
 template <ffi::DataType DT>
 ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, ffi::Buffer<DT> g2,
-                 ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::ResultBuffer<DT> u, ffi::ResultBuffer<DT> emax,
-                 ffi::ResultBuffer<ffi::S32> last, ffi::ResultBuffer<ffi::S32> status,
-                 ffi::ResultBuffer<ffi::S32> stop, int32_t method, int32_t steps, int32_t block) {
+                 ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::Buffer<ffi::S32> count,
+                 ffi::ResultBuffer<DT> u, ffi::ResultBuffer<DT> emax, ffi::ResultBuffer<ffi::S32> last,
+                 ffi::ResultBuffer<ffi::S32> status, ffi::ResultBuffer<ffi::S32> stop, int32_t method, int32_t steps,
+                 int32_t block) {
   using T = ffi::NativeType<DT>;
   const auto dims = h.dimensions();
   if (dims.size() != 2 || hyper.dimensions().size() != 2 || hyper.dimensions()[0] != 2 ||
@@ -234,14 +237,19 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
   if (modes < 1 || modes > MAX_MODES) {
     return ffi::Error::InvalidArgument("sim sweep kernel: 1 to " + std::to_string(MAX_MODES) + " modes");
   }
-  if (n == 0) return ffi::Error::Success();
+  const int64_t valid = std::clamp<int64_t>(*count.typed_data(), 0, n);
+  const int velocity = method == GD ? 1 : 2;
+  for (int64_t row = 0; row < velocity * modes; row++) std::fill_n(u->typed_data() + row * n + valid, n - valid, T(0));
+  std::fill_n(emax->typed_data() + valid, n - valid, T(0));
+  for (auto* out : {last->typed_data(), status->typed_data(), stop->typed_data()}) std::fill_n(out + valid, n - valid, 0);
+  if (valid == 0) return ffi::Error::Success();
   const T t2 = *tol2.typed_data(), b2 = *bound2.typed_data();
 #if defined(__SSE__)
   // flush subnormals to zero, as XLA does (decaying modes would otherwise crawl through them and round differently)
   const unsigned int csr = _mm_getcsr();
   _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
 #endif
-  auto args = std::make_tuple(modes, n, steps, block, hyper.typed_data(), h.typed_data(), x0.typed_data(),
+  auto args = std::make_tuple(modes, n, valid, steps, block, hyper.typed_data(), h.typed_data(), x0.typed_data(),
                               g2.typed_data(), t2, b2, u->typed_data(), emax->typed_data(), last->typed_data(),
                               status->typed_data(), stop->typed_data());
   switch (method) {
@@ -275,6 +283,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
+                                    .Arg<ffi::Buffer<ffi::S32>>()  \
                                     .Ret<ffi::Buffer<DT>>()        \
                                     .Ret<ffi::Buffer<DT>>()        \
                                     .Ret<ffi::Buffer<ffi::S32>>()  \
