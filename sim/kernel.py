@@ -6,19 +6,21 @@ Contract: :func:`chunk_summary` takes the hyperparameters of n grid points, each
 
 How it stays fast and exact:
 - The time loop runs blocks of ``block`` steps. Per step only the dynamics, the squared error e² = Σ x_i², a running
-  max and the last step with e ≥ tol are computed; everything else (transition matrices, rates, bounds, the final
-  error of points that stopped early) is computed once per point, here, around the loop.
-- The loop has two implementations with the same arithmetic and the same checks. On a CPU it is C++
-  (``sim/sweep_kernel.cc`` via :func:`sim.native.simulate`): the time loop innermost over 4 vectors of points held
-  in registers, about 4x faster than XLA's. Elsewhere (GPUs, no compiler, more than ``sim.native.MAX_MODES``
-  modes) it is :func:`_simulate`, a ``while_loop`` written over whole arrays of points, whose block's carried
-  values come out of ONE fused loop (:func:`_one_loop`; left to itself XLA CPU emits one loop per carried value,
-  each recomputing the unrolled block).
+  max and the last step with e ≥ tol are computed; everything else (transition matrices, rates, bounds) is
+  computed once per point, here, around the loop.
+- The loop (with the final error of points that stopped early, below) has two implementations with the same
+  arithmetic and the same checks. On a CPU it is C++ (``sim/sweep_kernel.cc`` via :func:`sim.native.simulate`):
+  the time loop innermost over 4 vectors of points held in registers, about 4x faster than XLA's. Elsewhere
+  (GPUs, no compiler, more than ``sim.native.MAX_MODES`` modes) it is :func:`_simulate`, a ``while_loop`` written
+  over whole arrays of points, whose block's carried values come out of ONE fused loop (:func:`_one_loop`; left to
+  itself XLA CPU emits one loop per carried value, each recomputing the unrolled block), and
+  :func:`_final_error2`.
 - Divergence (state norm beyond ``bound`` or non-finite) is checked at block ends: the point is frozen at the last
   checked state, so no inf or NaN reaches an output; its divergence step is that block's end.
 - A point stops early once it has provably settled: with ‖R_iˢ‖ ≤ G_i for all s ≥ 1
   (:func:`sim.theory.power_bound`), Σ G_i² ‖u_i‖² < tol² means no later error can reach tol, so the settle step
-  is final; the final error is then R^(T−t) u, applied by binary powering. The C++ loop stops each tile of 64
+  is final; the final error is then R^(T−t) u, applied by binary powering (:func:`_final_error2`; in float32 it
+  carries a relative rounding error of up to ~1e-3 for exponents near 1000). The C++ loop stops each tile of 64
   points on its own; the XLA loop runs until every point of the chunk is done, so for it the engine orders points
   by :func:`predicted_steps` to fill each chunk with points that stop together. Each point freezes at its own
   stopping block, so results never depend on the chunking, the order or the device count.
@@ -90,22 +92,27 @@ def chunk_summary(
     r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
     hessian = [2 * sigma2[:, i] for i in range(modes)]  # L = ‖y − Xw‖²: ∂L/∂w_i = 2σ_i² w_i
     x0 = [x0[:, i] for i in range(modes)]
-    loop_args = (make, hyper, hessian, x0, g2, tol * tol, bound * bound)
     if native:
-        u, emax, last, status, stop = native_loop.simulate(
-            *loop_args, n if count is None else count, steps=steps, block=block
+        u, emax, last, status, stop, final2 = native_loop.simulate(
+            make,
+            hyper,
+            hessian,
+            x0,
+            g2,
+            r,
+            tol * tol,
+            bound * bound,
+            n if count is None else count,
+            steps=steps,
+            block=block,
         )
     else:
-        u, emax, last, status, stop = _simulate(*loop_args, steps=steps, block=block)
+        u, emax, last, status, stop = _simulate(
+            make, hyper, hessian, x0, g2, tol * tol, bound * bound, steps=steps, block=block
+        )
+        final2 = _final_error2(r, u, status, stop, steps)
     diverged = status == 2
     t_end = jnp.where(status == 0, steps, stop)
-    # advance settled points analytically from their stopping step to T (n = 0 for points that ran to the end)
-    n_left = jnp.where(diverged, 0, steps - t_end)
-    final2 = lax.cond(  # skipped where no point stopped early (a dense grid)
-        jnp.any(n_left > 0),
-        lambda: _total([_apply_power(ri, ui, n_left, steps.bit_length())[0] ** 2 for ri, ui in zip(r, u, strict=True)]),
-        lambda: _total([ui[0] ** 2 for ui in u]),
-    )
     norm_end = jnp.sqrt(_total(_norms2(u)))
     contraction = jnp.where(
         diverged,
@@ -122,6 +129,17 @@ def chunk_summary(
         "contraction": contraction.astype(dtype),
         "simulated_steps": t_end,
     }
+
+
+def _final_error2(r, u, status, stop, steps: int):
+    """Squared error after step ``steps``: settled points (status 1) advance analytically from their stopping step,
+    u_i ← R_iⁿ u_i with n = steps − stop, by binary powering (:func:`_apply_power`); the others are where they are."""
+    n_left = jnp.where(status == 1, steps - stop, 0)
+    return lax.cond(  # skipped where no point stopped early (a dense grid)
+        jnp.any(n_left > 0),
+        lambda: _total([_apply_power(ri, ui, n_left, steps.bit_length())[0] ** 2 for ri, ui in zip(r, u, strict=True)]),
+        lambda: _total([ui[0] ** 2 for ui in u]),
+    )
 
 
 def _simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: int):

@@ -99,21 +99,26 @@ def loop_for(modes: int) -> tuple[bool, str]:
     return True, f"compiled C++ loop ({why})"
 
 
-def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, block: int):
-    """The XLA loop of :func:`sim.kernel.chunk_summary`, run by the compiled library (:func:`status` must be True).
+def simulate(make, hyper, hessian, x0, g2, r, tol2, bound2, count, *, steps: int, block: int):
+    """The time loop of :func:`sim.kernel.chunk_summary` (and its final errors), run by the compiled library.
+
+    :func:`status` must say it is available.
 
     Args:
       make: the method's constructor (a key of ``METHOD_IDS``).
       hyper: the method's hyperparameters, a tuple of one or two arrays of shape [n].
       hessian, x0, g2: per-mode 2σ_i², initial error and squared power bound, lists of arrays of shape [n].
+      r: per-mode transition matrices, ``r[i][a][b]`` arrays of shape [n].
       tol2, bound2: squared tolerance and divergence bound (scalars).
       count: int32 scalar; the points from index ``count`` on are padding: not run, their results are 0.
       steps, block: as in :func:`sim.kernel.chunk_summary`.
 
     Returns:
-      ``(u, emax, last, status, stop)`` as the XLA loop carries them: ``u[i][j]`` the final component j (error,
-      velocity) of mode i, the max squared error, the last step with squared error ≥ tol², the status (0 ran to
-      the end, 1 provably settled, 2 diverged) and the block end at which the status was set.
+      ``(u, emax, last, status, stop, final2)``: the first five as the XLA loop (:func:`sim.kernel._simulate`)
+      carries them: ``u[i][j]`` component j (error, velocity) of mode i where the point stopped, the max squared
+      error, the last step with squared error ≥ tol², the status (0 ran to the end, 1 provably settled, 2 diverged)
+      and the block end at which the status was set; then the squared error after the last step, a settled point
+      advanced from where it stopped by binary powering of ``r`` (as :func:`sim.kernel._final_error2` does).
     """
     available, why = status()  # registers the handlers on first use
     if not available:
@@ -123,15 +128,17 @@ def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, b
     d = 1 if make is dynamics.gd else 2
     rows = jnp.stack([*hyper, *([] if len(hyper) == 2 else [jnp.zeros_like(hyper[0])])])
     ints = jax.ShapeDtypeStruct((n,), jnp.int32)
+    floats = jax.ShapeDtypeStruct((n,), dtype)
     call = jax.ffi.ffi_call(
         TARGETS[np.dtype(dtype).name],
-        (jax.ShapeDtypeStruct((d, modes, n), dtype), jax.ShapeDtypeStruct((n,), dtype), ints, ints, ints),
+        (jax.ShapeDtypeStruct((d, modes, n), dtype), floats, ints, ints, ints, floats),
     )
-    u, emax, last, stat, stop = call(
+    u, emax, last, stat, stop, final2 = call(
         rows,
         jnp.stack(hessian),
         jnp.stack(x0),
         jnp.stack(g2),
+        jnp.stack([entry for ri in r for row in ri for entry in row]).reshape(modes, d, d, n),
         jnp.asarray(tol2, dtype),
         jnp.asarray(bound2, dtype),
         jnp.asarray(count, jnp.int32),
@@ -139,4 +146,4 @@ def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, b
         steps=np.int32(steps),
         block=np.int32(block),
     )
-    return [[u[j, i] for j in range(d)] for i in range(modes)], emax, last, stat, stop
+    return [[u[j, i] for j in range(d)] for i in range(modes)], emax, last, stat, stop, final2

@@ -14,10 +14,13 @@
 //   h     [M, n]  Hessian eigenvalue 2 sigma_i^2 of each mode
 //   x0    [M, n]  initial relative error coordinates (velocity starts at 0)
 //   g2    [M, n]  squared bound G_i^2 >= ||R_i^s||^2 for all s >= 1
+//   r     [M, D, D, n]  the transition matrix R_i of each mode (state (error, velocity) -> next state)
 //   tol2, bound2  scalars: squared tolerance and squared divergence bound
 //   count         int32 scalar: the points from index count on are padding; they are not run and their results are 0
-// Results: u [D, M, n] (final state: error, then velocity), emax [n] (max squared error), last [n] (last step with
-// squared error >= tol2), status [n] (0 ran to the end, 1 provably settled, 2 diverged), stop [n] (block end of the status).
+// Results: u [D, M, n] (state where the point stopped: error, then velocity), emax [n] (max squared error), last [n]
+// (last step with squared error >= tol2), status [n] (0 ran to the end, 1 provably settled, 2 diverged), stop [n]
+// (block end of the status), final2 [n] (squared error after the last step: for a settled point, sum_i of the error
+// component of R_i^(steps - stop) u_i, by binary powering as sim.kernel._apply_power does it for the XLA loop).
 // Attributes: method (0 gd, 1 momentum (EMA), 2 heavy_ball, 3 nesterov), steps, block.
 #include <algorithm>
 #include <cstdint>
@@ -143,11 +146,49 @@ struct Tile {
     }
     return any(running);
   }
+
+  // the squared error after step `steps`: settled points advance from their stopping block by binary powering of
+  // their transition matrices r[m][a][b] (the same products in the same order as sim.kernel._apply_power)
+  void final_error2(int32_t steps, const V (&r)[M][velocity ? 2 : 1][velocity ? 2 : 1][TILE], V* out) const {
+    constexpr int D = velocity ? 2 : 1;
+    VI left[TILE], pending = VI{};
+    for (int k = 0; k < TILE; k++) {
+      left[k] = status[k] == 1 ? (VI{} + static_cast<I>(steps)) - stop[k] : VI{};
+      pending |= left[k];
+    }
+    for (int k = 0; k < TILE; k++) out[k] = V{};
+    for (int m = 0; m < M; m++) {
+      for (int k = 0; k < TILE; k++) {
+        V base[D][D], res[D] = {w[m][k]};
+        if (velocity) res[D - 1] = v[m][k];
+        for (int a = 0; a < D; a++)
+          for (int b = 0; b < D; b++) base[a][b] = r[m][a][b][k];
+        for (int bit = 0; any(pending >> bit); bit++) {
+          const VI take = ((left[k] >> bit) & 1) != 0;
+          V next[D], square[D][D];
+          for (int a = 0; a < D; a++) {
+            next[a] = base[a][0] * res[0];
+            for (int c = 1; c < D; c++) next[a] = next[a] + base[a][c] * res[c];
+          }
+          for (int a = 0; a < D; a++) {
+            for (int b = 0; b < D; b++) {
+              square[a][b] = base[a][0] * base[0][b];
+              for (int c = 1; c < D; c++) square[a][b] = square[a][b] + base[a][c] * base[c][b];
+            }
+          }
+          for (int a = 0; a < D; a++) res[a] = take ? next[a] : res[a];
+          std::memcpy(base, square, sizeof base);
+        }
+        out[k] = m ? out[k] + res[0] * res[0] : res[0] * res[0];
+      }
+    }
+  }
 };
 
 template <typename T, int METHOD, int M>
 void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0, const T* g2,
-         T tol2, T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out, int32_t* stop_out) {
+         const T* r, T tol2, T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out,
+         int32_t* stop_out, T* final2_out) {
   using V = typename Vec<T>::v;
   using VI = typename Vec<T>::vi;
   using I = typename Vec<T>::I;
@@ -193,6 +234,13 @@ void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper,
       store(u_out + m * n, p, count, s.w[m]);
       if (s.velocity) store(u_out + (M + m) * n, p, count, s.v[m]);
     }
+    constexpr int D = s.velocity ? 2 : 1;
+    V rt[M][D][D][TILE], final2[TILE];
+    for (int m = 0; m < M; m++)
+      for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++) load(r + ((m * D + a) * D + b) * n, p, count, rt[m][a][b]);
+    s.final_error2(steps, rt, final2);
+    store(final2_out, p, count, final2);
     store(emax_out, p, count, s.emax);
     store_int(last_out, p, count, s.last);
     store_int(status_out, p, count, s.status);
@@ -204,29 +252,31 @@ void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper,
 constexpr int MAX_MODES = 4;
 
 template <typename T, int METHOD, int M = 1>
-void dispatch_modes(int modes, int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0,
-                    const T* g2, T tol2, T bound2, T* u, T* emax, int32_t* last, int32_t* status, int32_t* stop) {
+void dispatch_modes(int modes, int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h,
+                    const T* x0, const T* g2, const T* r, T tol2, T bound2, T* u, T* emax, int32_t* last,
+                    int32_t* status, int32_t* stop, T* final2) {
   if constexpr (M < MAX_MODES) {
     if (modes != M) {
-      dispatch_modes<T, METHOD, M + 1>(modes, n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status,
-                                       stop);
+      dispatch_modes<T, METHOD, M + 1>(modes, n, valid, steps, block, hyper, h, x0, g2, r, tol2, bound2, u, emax,
+                                       last, status, stop, final2);
       return;
     }
   }
-  run<T, METHOD, M>(n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status, stop);
+  run<T, METHOD, M>(n, valid, steps, block, hyper, h, x0, g2, r, tol2, bound2, u, emax, last, status, stop, final2);
 }
 
 template <ffi::DataType DT>
 ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, ffi::Buffer<DT> g2,
-                 ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::Buffer<ffi::S32> count,
+                 ffi::Buffer<DT> r, ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::Buffer<ffi::S32> count,
                  ffi::ResultBuffer<DT> u, ffi::ResultBuffer<DT> emax, ffi::ResultBuffer<ffi::S32> last,
-                 ffi::ResultBuffer<ffi::S32> status, ffi::ResultBuffer<ffi::S32> stop, int32_t method, int32_t steps,
-                 int32_t block) {
+                 ffi::ResultBuffer<ffi::S32> status, ffi::ResultBuffer<ffi::S32> stop, ffi::ResultBuffer<DT> final2,
+                 int32_t method, int32_t steps, int32_t block) {
   using T = ffi::NativeType<DT>;
   const auto dims = h.dimensions();
   if (dims.size() != 2 || hyper.dimensions().size() != 2 || hyper.dimensions()[0] != 2 ||
       hyper.dimensions()[1] != dims[1] || x0.element_count() != h.element_count() ||
-      g2.element_count() != h.element_count() || emax->element_count() != static_cast<size_t>(dims[1])) {
+      g2.element_count() != h.element_count() || emax->element_count() != static_cast<size_t>(dims[1]) ||
+      r.element_count() != h.element_count() * (method == GD ? 1 : 4)) {
     return ffi::Error::InvalidArgument("sim sweep kernel: inconsistent shapes");
   }
   if (steps < 1 || block < 1 || method < GD || method > NESTEROV) {
@@ -240,7 +290,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
   const int64_t valid = std::clamp<int64_t>(*count.typed_data(), 0, n);
   const int velocity = method == GD ? 1 : 2;
   for (int64_t row = 0; row < velocity * modes; row++) std::fill_n(u->typed_data() + row * n + valid, n - valid, T(0));
-  std::fill_n(emax->typed_data() + valid, n - valid, T(0));
+  for (auto* out : {emax->typed_data(), final2->typed_data()}) std::fill_n(out + valid, n - valid, T(0));
   for (auto* out : {last->typed_data(), status->typed_data(), stop->typed_data()}) std::fill_n(out + valid, n - valid, 0);
   if (valid == 0) return ffi::Error::Success();
   const T t2 = *tol2.typed_data(), b2 = *bound2.typed_data();
@@ -250,8 +300,8 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
   _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
 #endif
   auto args = std::make_tuple(modes, n, valid, steps, block, hyper.typed_data(), h.typed_data(), x0.typed_data(),
-                              g2.typed_data(), t2, b2, u->typed_data(), emax->typed_data(), last->typed_data(),
-                              status->typed_data(), stop->typed_data());
+                              g2.typed_data(), r.typed_data(), t2, b2, u->typed_data(), emax->typed_data(),
+                              last->typed_data(), status->typed_data(), stop->typed_data(), final2->typed_data());
   switch (method) {
     case GD:
       std::apply(dispatch_modes<T, GD>, args);
@@ -283,12 +333,14 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
+                                    .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<ffi::S32>>()  \
                                     .Ret<ffi::Buffer<DT>>()        \
                                     .Ret<ffi::Buffer<DT>>()        \
                                     .Ret<ffi::Buffer<ffi::S32>>()  \
                                     .Ret<ffi::Buffer<ffi::S32>>()  \
                                     .Ret<ffi::Buffer<ffi::S32>>()  \
+                                    .Ret<ffi::Buffer<DT>>()        \
                                     .Attr<int32_t>("method")       \
                                     .Attr<int32_t>("steps")        \
                                     .Attr<int32_t>("block"))

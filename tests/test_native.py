@@ -31,10 +31,14 @@ def _points(n, modes, n_hyper, rng):
     return (lr, second)[:n_hyper], sigma2, x0 / np.linalg.norm(x0, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("dtype,rtol", [("float32", 2e-4), ("float64", 1e-11)])
+# rtol: per-step rounding differences (the two compilers fuse different multiply-adds into FMAs) of ~1 ulp compounded
+# over up to 1000 steps. final_rtol: a point that stopped early gets its final error by binary powering of its
+# transition matrix, whose rounding grows with the exponent (up to ~1000 here) and with how far R is from normal;
+# final errors below 1e3 sqrt(tiny) have squares near the subnormal range, which both loops flush (atol).
+@pytest.mark.parametrize("dtype,rtol,final_rtol", [("float32", 2e-4, 2e-3), ("float64", 1e-11, 1e-11)])
 @pytest.mark.parametrize("modes", [1, 2, 4])
 @pytest.mark.parametrize("make,n_hyper", METHODS, ids=[m.__name__ for m, _ in METHODS])
-def test_compiled_loop_matches_xla_loop(make, n_hyper, modes, dtype, rtol):
+def test_compiled_loop_matches_xla_loop(make, n_hyper, modes, dtype, rtol, final_rtol):
     # 999 points: the last tile of 64 (float32) or 32 (float64) points is partial; 1000 steps: a partial last block
     rng = np.random.default_rng(modes)
     hyper, sigma2, x0 = _points(999, modes, n_hyper, rng)
@@ -54,9 +58,10 @@ def test_compiled_loop_matches_xla_loop(make, n_hyper, modes, dtype, rtol):
     for name in COUNTS:
         # the two loops may contract different multiply-adds into FMAs; no count here sits on a rounding boundary
         np.testing.assert_array_equal(compiled[name], xla[name], err_msg=name)
-    # float fields: per-step rounding differences (FMA contraction) of ~1 ulp compounded over up to 1000 steps
-    for name in ("final_error", "max_error", "rate", "contraction"):
+    for name in ("max_error", "rate", "contraction"):
         np.testing.assert_allclose(compiled[name], xla[name], rtol=rtol, atol=0, err_msg=name)
+    floor = 1e3 * np.sqrt(np.finfo(dtype).tiny)
+    np.testing.assert_allclose(compiled["final_error"], xla["final_error"], rtol=final_rtol, atol=floor)
 
 
 def _grid(**axes):
@@ -72,8 +77,10 @@ def test_sweep_records_its_loop_and_falls_back_to_xla(monkeypatch):
     assert xla.attrs["loop"] == "XLA while_loop (test)"
     for name in COUNTS:
         np.testing.assert_array_equal(compiled[name].values, xla[name].values, err_msg=name)
-    for name in ("final_error", "max_error", "contraction"):
+    for name in ("max_error", "contraction"):
         np.testing.assert_allclose(compiled[name].values, xla[name].values, rtol=1e-4, err_msg=name)
+    # final errors of early-stopped points come from binary powering: see test_compiled_loop_matches_xla_loop
+    np.testing.assert_allclose(compiled.final_error.values, xla.final_error.values, rtol=2e-3, atol=1e-16)
 
 
 def test_more_modes_than_compiled_use_the_xla_loop():
