@@ -89,7 +89,6 @@ def chunk_summary(
     d = mats[0].shape[-1]
     rate = functools.reduce(jnp.maximum, [theory.spectral_radius(m) for m in mats])
     g2 = [theory.power_bound(m) ** 2 for m in mats]
-    r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
     hessian = [2 * sigma2[:, i] for i in range(modes)]  # L = ‖y − Xw‖²: ∂L/∂w_i = 2σ_i² w_i
     x0 = [x0[:, i] for i in range(modes)]
     if native:
@@ -99,7 +98,6 @@ def chunk_summary(
             hessian,
             x0,
             g2,
-            r,
             tol * tol,
             bound * bound,
             n if count is None else count,
@@ -110,6 +108,7 @@ def chunk_summary(
         u, emax, last, status, stop = _simulate(
             make, hyper, hessian, x0, g2, tol * tol, bound * bound, steps=steps, block=block
         )
+        r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
         final2 = _final_error2(r, u, status, stop, steps)
     diverged = status == 2
     t_end = jnp.where(status == 0, steps, stop)

@@ -99,7 +99,7 @@ def loop_for(modes: int) -> tuple[bool, str]:
     return True, f"compiled C++ loop ({why})"
 
 
-def simulate(make, hyper, hessian, x0, g2, r, tol2, bound2, count, *, steps: int, block: int):
+def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, block: int):
     """The time loop of :func:`sim.kernel.chunk_summary` (and its final errors), run by the compiled library.
 
     :func:`status` must say it is available.
@@ -108,7 +108,6 @@ def simulate(make, hyper, hessian, x0, g2, r, tol2, bound2, count, *, steps: int
       make: the method's constructor (a key of ``METHOD_IDS``).
       hyper: the method's hyperparameters, a tuple of one or two arrays of shape [n].
       hessian, x0, g2: per-mode 2σ_i², initial error and squared power bound, lists of arrays of shape [n].
-      r: per-mode transition matrices, ``r[i][a][b]`` arrays of shape [n].
       tol2, bound2: squared tolerance and divergence bound (scalars).
       count: int32 scalar; the points from index ``count`` on are padding: not run, their results are 0.
       steps, block: as in :func:`sim.kernel.chunk_summary`.
@@ -118,7 +117,8 @@ def simulate(make, hyper, hessian, x0, g2, r, tol2, bound2, count, *, steps: int
       carries them: ``u[i][j]`` component j (error, velocity) of mode i where the point stopped, the max squared
       error, the last step with squared error ≥ tol², the status (0 ran to the end, 1 provably settled, 2 diverged)
       and the block end at which the status was set; then the squared error after the last step, a settled point
-      advanced from where it stopped by binary powering of ``r`` (as :func:`sim.kernel._final_error2` does).
+      advanced from where it stopped by binary powering of its transition matrix (as
+      :func:`sim.kernel._final_error2` does).
     """
     available, why = status()  # registers the handlers on first use
     if not available:
@@ -138,7 +138,6 @@ def simulate(make, hyper, hessian, x0, g2, r, tol2, bound2, count, *, steps: int
         jnp.stack(hessian),
         jnp.stack(x0),
         jnp.stack(g2),
-        jnp.stack([entry for ri in r for row in ri for entry in row]).reshape(modes, d, d, n),
         jnp.asarray(tol2, dtype),
         jnp.asarray(bound2, dtype),
         jnp.asarray(count, jnp.int32),

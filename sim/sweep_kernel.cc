@@ -14,13 +14,13 @@
 //   h     [M, n]  Hessian eigenvalue 2 sigma_i^2 of each mode
 //   x0    [M, n]  initial relative error coordinates (velocity starts at 0)
 //   g2    [M, n]  squared bound G_i^2 >= ||R_i^s||^2 for all s >= 1
-//   r     [M, D, D, n]  the transition matrix R_i of each mode (state (error, velocity) -> next state)
 //   tol2, bound2  scalars: squared tolerance and squared divergence bound
 //   count         int32 scalar: the points from index count on are padding; they are not run and their results are 0
 // Results: u [D, M, n] (state where the point stopped: error, then velocity), emax [n] (max squared error), last [n]
 // (last step with squared error >= tol2), status [n] (0 ran to the end, 1 provably settled, 2 diverged), stop [n]
 // (block end of the status), final2 [n] (squared error after the last step: for a settled point, sum_i of the error
-// component of R_i^(steps - stop) u_i, by binary powering as sim.kernel._apply_power does it for the XLA loop).
+// component of R_i^(steps - stop) u_i squared, by binary powering as sim.kernel._final_error2 does it for the XLA
+// loop).
 // Attributes: method (0 gd, 1 momentum (EMA), 2 heavy_ball, 3 nesterov), steps, block.
 #include <algorithm>
 #include <cstdint>
@@ -74,6 +74,23 @@ struct Tile {
   V w[M][TILE], v[M][TILE], emax[TILE];                       // state
   VI last[TILE], status[TILE], stop[TILE];
 
+  // one step of the method on one mode: the same operations in the same order as sim.dynamics
+  void update(V& w, V& v, const V& h, int k) const {
+    const V g = h * w;  // the gradient of ||y - Xw||^2 along the mode
+    if constexpr (METHOD == GD) {
+      w = w - lr[k] * g;
+    } else if constexpr (METHOD == MOMENTUM) {
+      v = decay[k] * v + b[k] * g;
+      w = w - lr[k] * v;
+    } else if constexpr (METHOD == HEAVY_BALL) {
+      v = b[k] * v + g;
+      w = w - lr[k] * v;
+    } else {
+      v = b[k] * v + g;
+      w = w - lr[k] * (b[k] * v + g);
+    }
+  }
+
   void start() {
     for (int k = 0; k < TILE; k++) {
       decay[k] = T(1) - b[k];
@@ -97,19 +114,7 @@ struct Tile {
       for (int k = 0; k < TILE; k++) {
         V e2 = V{};
         for (int m = 0; m < M; m++) {
-          const V g = h[m][k] * w[m][k];  // the gradient of ||y - Xw||^2 along mode m
-          if constexpr (METHOD == GD) {
-            w[m][k] = w[m][k] - lr[k] * g;
-          } else if constexpr (METHOD == MOMENTUM) {
-            v[m][k] = decay[k] * v[m][k] + b[k] * g;
-            w[m][k] = w[m][k] - lr[k] * v[m][k];
-          } else if constexpr (METHOD == HEAVY_BALL) {
-            v[m][k] = b[k] * v[m][k] + g;
-            w[m][k] = w[m][k] - lr[k] * v[m][k];
-          } else {
-            v[m][k] = b[k] * v[m][k] + g;
-            w[m][k] = w[m][k] - lr[k] * (b[k] * v[m][k] + g);
-          }
+          update(w[m][k], v[m][k], h[m][k], k);
           e2 = m ? e2 + w[m][k] * w[m][k] : w[m][k] * w[m][k];
         }
         emax[k] = e2 > emax[k] ? e2 : emax[k];
@@ -148,8 +153,10 @@ struct Tile {
   }
 
   // the squared error after step `steps`: settled points advance from their stopping block by binary powering of
-  // their transition matrices r[m][a][b] (the same products in the same order as sim.kernel._apply_power)
-  void final_error2(int32_t steps, const V (&r)[M][velocity ? 2 : 1][velocity ? 2 : 1][TILE], V* out) const {
+  // their transition matrices (the same products in the same order as sim.kernel._apply_power), each column R e_j
+  // one `update` of the basis state e_j, as sim.theory.transition_matrix derives R from the method's own step. Not
+  // inlined: inlined into `run`, it changed the register allocation of the time loop (1.2x slower with 2 modes).
+  __attribute__((noinline)) void final_error2(int32_t steps, V* out) const {
     constexpr int D = velocity ? 2 : 1;
     VI left[TILE], pending = VI{};
     for (int k = 0; k < TILE; k++) {
@@ -161,8 +168,11 @@ struct Tile {
       for (int k = 0; k < TILE; k++) {
         V base[D][D], res[D] = {w[m][k]};
         if (velocity) res[D - 1] = v[m][k];
-        for (int a = 0; a < D; a++)
-          for (int b = 0; b < D; b++) base[a][b] = r[m][a][b][k];
+        for (int c = 0; c < D; c++) {
+          V e[2] = {V{} + T(c == 0), V{} + T(c == 1)};  // (error, velocity) = e_c
+          update(e[0], e[1], h[m][k], k);
+          for (int a = 0; a < D; a++) base[a][c] = e[a];
+        }
         for (int bit = 0; any(pending >> bit); bit++) {
           const VI take = ((left[k] >> bit) & 1) != 0;
           V next[D], square[D][D];
@@ -187,7 +197,7 @@ struct Tile {
 
 template <typename T, int METHOD, int M>
 void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h, const T* x0, const T* g2,
-         const T* r, T tol2, T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out,
+         T tol2, T bound2, T* u_out, T* emax_out, int32_t* last_out, int32_t* status_out,
          int32_t* stop_out, T* final2_out) {
   using V = typename Vec<T>::v;
   using VI = typename Vec<T>::vi;
@@ -234,12 +244,8 @@ void run(int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper,
       store(u_out + m * n, p, count, s.w[m]);
       if (s.velocity) store(u_out + (M + m) * n, p, count, s.v[m]);
     }
-    constexpr int D = s.velocity ? 2 : 1;
-    V rt[M][D][D][TILE], final2[TILE];
-    for (int m = 0; m < M; m++)
-      for (int a = 0; a < D; a++)
-        for (int b = 0; b < D; b++) load(r + ((m * D + a) * D + b) * n, p, count, rt[m][a][b]);
-    s.final_error2(steps, rt, final2);
+    V final2[TILE];
+    s.final_error2(steps, final2);
     store(final2_out, p, count, final2);
     store(emax_out, p, count, s.emax);
     store_int(last_out, p, count, s.last);
@@ -253,21 +259,21 @@ constexpr int MAX_MODES = 4;
 
 template <typename T, int METHOD, int M = 1>
 void dispatch_modes(int modes, int64_t n, int64_t valid, int32_t steps, int32_t block, const T* hyper, const T* h,
-                    const T* x0, const T* g2, const T* r, T tol2, T bound2, T* u, T* emax, int32_t* last,
+                    const T* x0, const T* g2, T tol2, T bound2, T* u, T* emax, int32_t* last,
                     int32_t* status, int32_t* stop, T* final2) {
   if constexpr (M < MAX_MODES) {
     if (modes != M) {
-      dispatch_modes<T, METHOD, M + 1>(modes, n, valid, steps, block, hyper, h, x0, g2, r, tol2, bound2, u, emax,
+      dispatch_modes<T, METHOD, M + 1>(modes, n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax,
                                        last, status, stop, final2);
       return;
     }
   }
-  run<T, METHOD, M>(n, valid, steps, block, hyper, h, x0, g2, r, tol2, bound2, u, emax, last, status, stop, final2);
+  run<T, METHOD, M>(n, valid, steps, block, hyper, h, x0, g2, tol2, bound2, u, emax, last, status, stop, final2);
 }
 
 template <ffi::DataType DT>
 ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, ffi::Buffer<DT> g2,
-                 ffi::Buffer<DT> r, ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::Buffer<ffi::S32> count,
+                 ffi::Buffer<DT> tol2, ffi::Buffer<DT> bound2, ffi::Buffer<ffi::S32> count,
                  ffi::ResultBuffer<DT> u, ffi::ResultBuffer<DT> emax, ffi::ResultBuffer<ffi::S32> last,
                  ffi::ResultBuffer<ffi::S32> status, ffi::ResultBuffer<ffi::S32> stop, ffi::ResultBuffer<DT> final2,
                  int32_t method, int32_t steps, int32_t block) {
@@ -275,8 +281,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
   const auto dims = h.dimensions();
   if (dims.size() != 2 || hyper.dimensions().size() != 2 || hyper.dimensions()[0] != 2 ||
       hyper.dimensions()[1] != dims[1] || x0.element_count() != h.element_count() ||
-      g2.element_count() != h.element_count() || emax->element_count() != static_cast<size_t>(dims[1]) ||
-      r.element_count() != h.element_count() * (method == GD ? 1 : 4)) {
+      g2.element_count() != h.element_count() || emax->element_count() != static_cast<size_t>(dims[1])) {
     return ffi::Error::InvalidArgument("sim sweep kernel: inconsistent shapes");
   }
   if (steps < 1 || block < 1 || method < GD || method > NESTEROV) {
@@ -300,7 +305,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
   _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
 #endif
   auto args = std::make_tuple(modes, n, valid, steps, block, hyper.typed_data(), h.typed_data(), x0.typed_data(),
-                              g2.typed_data(), r.typed_data(), t2, b2, u->typed_data(), emax->typed_data(),
+                              g2.typed_data(), t2, b2, u->typed_data(), emax->typed_data(),
                               last->typed_data(), status->typed_data(), stop->typed_data(), final2->typed_data());
   switch (method) {
     case GD:
@@ -327,7 +332,6 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> h, ffi::Buffer<DT> x0, f
 #define SIM_SWEEP_HANDLER(NAME, DT)             \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(NAME, sweep<DT>, \
                                 ffi::Ffi::Bind()  \
-                                    .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
                                     .Arg<ffi::Buffer<DT>>()        \
