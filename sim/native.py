@@ -76,7 +76,8 @@ def status() -> tuple[bool, str]:
                 cmd = [cxx, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(out)]
                 built = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
                 if built.returncode != 0:
-                    return False, f"{cxx} failed: {built.stderr.strip().splitlines()[-1:]}"
+                    last = (built.stderr.strip().splitlines() or ["no message"])[-1]
+                    return False, f"{cxx} failed: {last}"
                 os.replace(out, lib)
         handle = ctypes.cdll.LoadLibrary(str(lib))
         jax.ffi.register_ffi_target(TARGETS["float32"], jax.ffi.pycapsule(handle.SimSweepF32), platform="cpu")
