@@ -21,9 +21,9 @@ How it stays fast and exact:
   (:func:`sim.theory.power_bound`), Σ G_i² ‖u_i‖² < tol² means no later error can reach tol, so the settle step
   is final; the final error is then R^(T−t) u, applied by binary powering (:func:`_final_error2`; in float32 it
   carries a relative rounding error of up to ~1e-3 for exponents near 1000). The C++ loop stops each tile of 64
-  points on its own; the XLA loop runs until every point of the chunk is done, so for it the engine orders points
-  by :func:`predicted_steps` to fill each chunk with points that stop together. Each point freezes at its own
-  stopping block, so results never depend on the chunking, the order or the device count.
+  points (32 in float64) on its own; the XLA loop runs until every point of the chunk is done, so for it the
+  engine orders points by :func:`predicted_steps` to fill each chunk with points that stop together. Each point
+  freezes at its own stopping block, so results never depend on the chunking, the order or the device count.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Contract: :func:`status` builds the library on first use with the system's C++ c
 keyed by the source, the compiler, the JAX version and this CPU, and registers its handlers with JAX. Where no
 compiler works, or ``SIM_NATIVE=0`` is set, :func:`status` says why and the sweep runs its XLA loop instead
 (:func:`sim.kernel.chunk_summary` with ``native=False``, also the path on GPUs). :func:`simulate` is the loop
-itself: the same arithmetic as the XLA loop, per point, with the state of 64 points held in vector registers.
+itself: the same arithmetic as the XLA loop, per point, with the state of 64 float32 (32 float64) points in vector
+registers.
 """
 
 from __future__ import annotations
