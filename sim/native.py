@@ -127,7 +127,7 @@ def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, b
         raise RuntimeError(f"the compiled sweep loop is not available: {why}")
     dtype = x0[0].dtype
     n, modes = x0[0].shape[0], len(x0)
-    d = 1 if make is dynamics.gd else 2
+    d = len(jax.tree.leaves(make(*hyper).init(tuple(x0)))) // modes  # state components per mode, as the XLA loop
     rows = jnp.stack([*hyper, *([] if len(hyper) == 2 else [jnp.zeros_like(hyper[0])])])
     ints = jax.ShapeDtypeStruct((n,), jnp.int32)
     floats = jax.ShapeDtypeStruct((n,), dtype)

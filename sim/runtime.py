@@ -19,6 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from sim import native
+
 
 def cpu_count() -> int:
     try:
@@ -117,7 +119,6 @@ def provenance() -> dict[str, str | int]:
 
 def info() -> dict:
     """What ``sim info`` prints: devices, default dtype, x64 mode, CPU cores, which loop sweeps run, versions."""
-    from sim import native  # builds the compiled loop on first use
 
     return {
         "devices": [str(d) for d in jax.devices()],
