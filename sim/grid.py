@@ -127,10 +127,32 @@ class Grid:
                 "shrink an axis or raise max_points",
             )
 
-    def values_at(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        """Coordinates of the points with these flat (C-order) indices, one float64 array per axis."""
-        multi = np.unravel_index(indices, self.shape)
-        return {a.name: a.values[i] for a, i in zip(self.axes, multi, strict=True)}
+    def values_at(self, indices: np.ndarray | range) -> dict[str, np.ndarray]:
+        """Coordinates of the points with these flat (C-order) indices, one float64 array per axis.
+
+        ``indices`` is an array of flat indices, or a ``range`` of consecutive ones: the faster case (a few times,
+        no index arithmetic per point), where each axis's coordinates are runs, each value repeated once per point
+        of the later axes.
+        """
+        if not isinstance(indices, range):
+            multi = np.unravel_index(indices, self.shape)
+            return {a.name: a.values[i] for a, i in zip(self.axes, multi, strict=True)}
+        if indices.step != 1 or not 0 <= indices.start < indices.stop <= self.size:
+            raise ValueError(f"values_at: need a non-empty range of consecutive indices in the grid, got {indices}")
+        start, stop = indices.start, indices.stop
+        out, run = {}, self.size
+        for a in self.axes:
+            run //= len(a)  # points per value of this axis
+            first, last = start // run, (stop - 1) // run
+            begin, end = first % len(a), first % len(a) + last - first + 1  # the axis's values cycle
+            values = a.values[begin:end] if end <= len(a) else np.tile(a.values, -(-end // len(a)))[begin:end]
+            if run > 1:
+                counts = np.full(last - first + 1, run)
+                counts[0] -= start - first * run
+                counts[-1] -= (last + 1) * run - stop
+                values = np.repeat(values, counts)
+            out[a.name] = values
+        return out
 
     def coords(self) -> dict[str, np.ndarray]:
         return {a.name: a.values for a in self.axes}

@@ -2,19 +2,20 @@
 
 Contract: :func:`chunk_summary` takes the hyperparameters of n grid points, each point's squared singular values
 σ_i² and initial relative error coordinates x_i(0) (‖x(0)‖ = 1), and returns a dict of arrays of shape [n] (see
-``FIELDS``). The engine (``sim.sweep``) jits it and runs it on chunks, round robin over the devices.
+``FIELDS``). The engine (``sim.sweep``) jits it and runs it on chunks, on every device.
 
 How it stays fast and exact:
 - The time loop runs blocks of ``block`` steps. Per step only the dynamics, the squared error e² = Σ x_i², a running
   max and the last step with e ≥ tol are computed; everything else (transition matrices, rates, bounds) is
   computed once per point, here, around the loop.
-- The loop (with the final error of points that stopped early, below) has two implementations with the same
-  arithmetic and the same checks. On a CPU it is C++ (``sim/sweep_kernel.cc`` via :func:`sim.native.simulate`):
-  the time loop innermost over 4 vectors of points held in registers, about 4x faster than XLA's. Elsewhere
-  (GPUs, no compiler, more than ``sim.native.MAX_MODES`` modes) it is :func:`_simulate`, a ``while_loop`` written
-  over whole arrays of points, whose block's carried values come out of ONE fused loop (:func:`_one_loop`; left to
-  itself XLA CPU emits one loop per carried value, each recomputing the unrolled block), and
-  :func:`_final_error2`.
+- The kernel has two implementations with the same arithmetic and the same checks. On a CPU it is C++
+  (``sim/sweep_kernel.cc`` via :func:`sim.native.summarize`), summaries included: the time loop innermost over 4
+  vectors of points held in registers, about 4x faster than XLA's, and no XLA work around it (XLA CPU split that
+  work into tasks on a thread pool shared by the devices, where it waited behind the other devices' loops).
+  Elsewhere (GPUs, no compiler, more than ``sim.native.MAX_MODES`` modes) it is XLA: :func:`_simulate`, a
+  ``while_loop`` written over whole arrays of points, whose block's carried values come out of ONE fused loop
+  (:func:`_one_loop`; left to itself XLA CPU emits one loop per carried value, each recomputing the unrolled
+  block), and :func:`_final_error2`.
 - Divergence (state norm beyond ``bound`` or non-finite) is checked at block ends: the point is frozen at the last
   checked state, so no inf or NaN reaches an output; its divergence step is that block's end.
 - A point stops early once it has provably settled: with ‖R_iˢ‖ ≤ G_i for all s ≥ 1
@@ -73,16 +74,21 @@ def chunk_summary(
       bound: divergence bound on the relative state norm.
       steps: T, the number of steps (static).
       block: steps per fused block (static).
-      native: run the time loop in the compiled CPU library (:func:`sim.native.simulate`) instead of XLA's
-        ``while_loop`` (:func:`_simulate`); needs :func:`sim.native.status` to be available.
+      native: compute everything in the compiled CPU library (:func:`sim.native.summarize`) instead of XLA (whose
+        loop is :func:`_simulate`); needs :func:`sim.native.status` to be available.
       count: how many leading points are real (default all); the compiled loop does not run the others (padding),
         whose results are then meaningless.
 
     Returns:
       A dict of arrays of shape [n] keyed like ``FIELDS``.
     """
+    if native:
+        n = x0.shape[0]
+        return native_loop.summarize(
+            make, hyper, sigma2, x0, tol, bound, n if count is None else count, steps=steps, block=block
+        )
     dtype = x0.dtype
-    n, modes = x0.shape
+    modes = x0.shape[1]
     # one [n, d, d] array per mode (a [n, modes, d, d] array is 1.1-1.2x slower end to end on XLA CPU), and per-mode
     # values combined elementwise: XLA CPU's reductions over a short minor axis are slow
     mats = [jax.vmap(lambda h, s: theory.transition_matrix(make(*h), s))(hyper, sigma2[:, i]) for i in range(modes)]
@@ -91,28 +97,14 @@ def chunk_summary(
     g2 = [theory.power_bound(m) ** 2 for m in mats]
     hessian = [2 * sigma2[:, i] for i in range(modes)]  # L = ‖y − Xw‖²: ∂L/∂w_i = 2σ_i² w_i
     x0 = [x0[:, i] for i in range(modes)]
-    if native:
-        u, emax, last, status, stop, final2 = native_loop.simulate(
-            make,
-            hyper,
-            hessian,
-            x0,
-            g2,
-            tol * tol,
-            bound * bound,
-            n if count is None else count,
-            steps=steps,
-            block=block,
-        )
-    else:
-        u, emax, last, status, stop = _simulate(
-            make, hyper, hessian, x0, g2, tol * tol, bound * bound, steps=steps, block=block
-        )
-        r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
-        final2 = _final_error2(r, u, status, stop, steps)
+    u, emax, last, status, stop = _simulate(
+        make, hyper, hessian, x0, g2, tol * tol, bound * bound, steps=steps, block=block
+    )
+    r = [[[m[:, a, b] for b in range(d)] for a in range(d)] for m in mats]
+    final2 = _final_error2(r, u, status, stop, steps)
     diverged = status == 2
     t_end = jnp.where(status == 0, steps, stop)
-    norm_end = jnp.sqrt(_total(_norms2(u)))
+    norm_end = _norm(u)
     contraction = jnp.where(
         diverged,
         bound ** (1 / jnp.maximum(stop, 1).astype(dtype)),
@@ -142,7 +134,12 @@ def _final_error2(r, u, status, stop, steps: int):
 
 
 def _simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: int):
-    """The time loop in XLA: ``(u, emax, last, status, stop)`` as documented in :func:`sim.native.simulate`."""
+    """The time loop in XLA: ``(u, emax, last, status, stop)``.
+
+    ``u[i][j]`` is component j (error, velocity) of mode i where the point stopped, ``emax`` the max squared error,
+    ``last`` the last step with squared error ≥ ``tol2``, ``status`` 0 (ran to the end), 1 (provably settled) or 2
+    (diverged), and ``stop`` the block end at which the status was set.
+    """
     dynamics = make(*hyper)
     modes, n, dtype = len(x0), x0[0].shape[0], x0[0].dtype
     leaves, treedef = jax.tree.flatten(dynamics.init(tuple(x0)))
@@ -195,6 +192,15 @@ def _simulate(make, hyper, hessian, x0, g2, tol2, bound2, *, steps: int, block: 
     if steps % block:
         carry = run_block(carry, steps % block)
     return carry[:-1]
+
+
+def _norm(u):
+    """‖u‖ over every mode and component, scaled by the largest |component| first: the squares of a settled point's
+    state (as small as 1e-30 in float32) would underflow."""
+    parts = [c for ui in u for c in ui]
+    scale = functools.reduce(jnp.maximum, [jnp.abs(c) for c in parts])
+    safe = jnp.where(scale > 0, scale, 1)
+    return scale * jnp.sqrt(_total([(c / safe) * (c / safe) for c in parts]))
 
 
 def _norms2(u):

@@ -1,12 +1,12 @@
-"""The sweep kernel's time loop compiled for this CPU (``sim/sweep_kernel.cc``), called from JAX through XLA's FFI.
+"""The sweep kernel compiled for this CPU (``sim/sweep_kernel.cc``), called from JAX through XLA's FFI.
 
 Contract: :func:`status` builds the library on first use with the system's C++ compiler (``$CXX``, else ``c++``,
 ``g++`` or ``clang++``), caches it under ``$SIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/sim`` or ``~/.cache/sim``)
 keyed by the source, the compiler, the JAX version and this CPU, and registers its handlers with JAX. Where no
 compiler works, or ``SIM_NATIVE=0`` is set, :func:`status` says why and the sweep runs its XLA loop instead
-(:func:`sim.kernel.chunk_summary` with ``native=False``, also the path on GPUs). :func:`simulate` is the loop
-itself: the same arithmetic as the XLA loop, per point, with the state of 64 float32 (32 float64) points in vector
-registers.
+(:func:`sim.kernel.chunk_summary` with ``native=False``, also the path on GPUs). :func:`summarize` is the kernel
+itself: the same arithmetic as the XLA version (transition matrices, time loop, summaries), per point, with the state
+of 64 float32 (32 float64) points in vector registers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SOURCE = Path(__file__).with_name("sweep_kernel.cc")
 METHOD_IDS = {dynamics.gd: 0, dynamics.momentum: 1, dynamics.heavy_ball: 2, dynamics.nesterov: 3}
 TARGETS = {"float32": "sim_sweep_f32", "float64": "sim_sweep_f64"}
 MAX_MODES = 4  # each mode count up to here has its own compiled instance (sweep_kernel.cc)
-FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-fPIC", "-shared", "-w"]
+FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-std=c++17", "-fPIC", "-shared", "-w"]
 
 
 def cache_dir() -> Path:
@@ -101,50 +101,45 @@ def loop_for(modes: int) -> tuple[bool, str]:
     return True, f"compiled C++ loop ({why})"
 
 
-def simulate(make, hyper, hessian, x0, g2, tol2, bound2, count, *, steps: int, block: int):
-    """The time loop of :func:`sim.kernel.chunk_summary` (and its final errors), run by the compiled library.
+def summarize(make, hyper, sigma2, x0, tol, bound, count, *, steps: int, block: int) -> dict:
+    """:func:`sim.kernel.chunk_summary` computed by the compiled library: the same summaries, point by point.
 
-    :func:`status` must say it is available.
+    :func:`status` must say it is available. The jitted function around this call only moves data, so XLA runs it
+    on the calling thread (a computation it costs at under 1000 flops), and one host thread per device runs the
+    devices in parallel (see :func:`sim.sweep.sweep`).
 
     Args:
       make: the method's constructor (a key of ``METHOD_IDS``).
       hyper: the method's hyperparameters, a tuple of one or two arrays of shape [n].
-      hessian, x0, g2: per-mode 2σ_i², initial error and squared power bound, lists of arrays of shape [n].
-      tol2, bound2: squared tolerance and divergence bound (scalars).
+      sigma2, x0: per-mode σ_i² and initial error, arrays of shape [n, modes].
+      tol, bound: tolerance and divergence bound (scalars).
       count: int32 scalar; the points from index ``count`` on are padding: not run, their results are 0.
       steps, block: as in :func:`sim.kernel.chunk_summary`.
 
     Returns:
-      ``(u, emax, last, status, stop, final2)``: the first five as the XLA loop (:func:`sim.kernel._simulate`)
-      carries them: ``u[i][j]`` component j (error, velocity) of mode i where the point stopped, the max squared
-      error, the last step with squared error ≥ tol², the status (0 ran to the end, 1 provably settled, 2 diverged)
-      and the block end at which the status was set; then the squared error after the last step, a settled point
-      advanced from where it stopped by binary powering of its transition matrix (as
-      :func:`sim.kernel._final_error2` does).
+      A dict of arrays of shape [n] keyed like ``sim.kernel.FIELDS``.
     """
+    from sim.kernel import FIELDS  # sim.kernel imports this module
+
     available, why = status()  # registers the handlers on first use
     if not available:
         raise RuntimeError(f"the compiled sweep loop is not available: {why}")
-    dtype = x0[0].dtype
-    n, modes = x0[0].shape[0], len(x0)
-    d = len(jax.tree.leaves(make(*hyper).init(tuple(x0)))) // modes  # state components per mode, as the XLA loop
+    dtype = x0.dtype
+    n = x0.shape[0]
     rows = jnp.stack([*hyper, *([] if len(hyper) == 2 else [jnp.zeros_like(hyper[0])])])
-    ints = jax.ShapeDtypeStruct((n,), jnp.int32)
-    floats = jax.ShapeDtypeStruct((n,), dtype)
+    dtypes = {"settle_step": jnp.int32, "diverged": jnp.bool_, "diverge_step": jnp.int32, "simulated_steps": jnp.int32}
     call = jax.ffi.ffi_call(
-        TARGETS[np.dtype(dtype).name],
-        (jax.ShapeDtypeStruct((d, modes, n), dtype), floats, ints, ints, ints, floats),
+        TARGETS[np.dtype(dtype).name], [jax.ShapeDtypeStruct((n,), dtypes.get(name, dtype)) for name in FIELDS]
     )
-    u, emax, last, stat, stop, final2 = call(
+    out = call(
         rows,
-        jnp.stack(hessian),
-        jnp.stack(x0),
-        jnp.stack(g2),
-        jnp.asarray(tol2, dtype),
-        jnp.asarray(bound2, dtype),
+        sigma2.T,
+        x0.T,
+        jnp.asarray(tol, dtype),
+        jnp.asarray(bound, dtype),
         jnp.asarray(count, jnp.int32),
         method=np.int32(METHOD_IDS[make]),
         steps=np.int32(steps),
         block=np.int32(block),
     )
-    return [[u[j, i] for j in range(d)] for i in range(modes)], emax, last, stat, stop, final2
+    return dict(zip(FIELDS, out, strict=True))

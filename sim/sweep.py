@@ -4,11 +4,11 @@ Contract: :func:`sweep` validates everything first (raising :class:`sim.validate
 compilation), then evaluates :func:`sim.kernel.chunk_summary` at every grid point and returns an
 ``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.kernel.FIELDS``) and attrs
 recording the spec, versions, devices, dtype and git revision. The kernel is compiled once per (method, modes,
-steps, dtype, chunk) and run on chunks of ``chunk_size`` points, round robin over every device JAX sees (the last
-chunk is padded), so memory is bounded by the chunk, not the grid. On a CPU the kernel's time loop is the compiled
-one of :mod:`sim.native` (the results record which loop ran in ``attrs["loop"]``). A tqdm bar advances as chunks
-finish. If the run is interrupted (Ctrl-C), the finished chunks are returned with ``attrs["complete"] == 0`` and a
-``computed`` mask, so nothing already computed is lost.
+steps, dtype, chunk) and run on chunks of ``chunk_size`` points on every device JAX sees, one host thread per device
+taking the next chunk as its device finishes one (the last chunk is padded), so memory is bounded by the chunk, not
+the grid. On a CPU the kernel is the compiled one of :mod:`sim.native` (the results record which loop ran in
+``attrs["loop"]``). A tqdm bar advances as chunks finish. If the run is interrupted (Ctrl-C), the finished chunks
+are returned with ``attrs["complete"] == 0`` and a ``computed`` mask, so nothing already computed is lost.
 
 Methods and their hyperparameter axes (see the glossary in ``sim``):
   gd          learning_rate
@@ -21,9 +21,10 @@ modes shared by every point.
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
+import queue
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -109,55 +110,94 @@ def sweep(
     axes = [*hyper_names, *(["sigma2"] if problem is None else [])]
     # what every chunk shares, put on each device once: the problem (spectrum and initial error), tol and bound
     shared = np.zeros((2, modes)) if problem is None else np.stack([problem.spectrum, problem.initial_error()])
-    shared = [
-        jax.device_put((shared.astype(np_dtype), np_dtype.type(spec["tol"]), np_dtype.type(bound)), d) for d in devices
-    ]
+    shared = {
+        d: jax.device_put((shared.astype(np_dtype), np_dtype.type(spec["tol"]), np_dtype.type(bound)), d)
+        for d in devices
+    }
 
-    def inputs(idx, k):
-        """Chunk ``k``: the points' values, one column per axis, padded to ``chunk_size`` rows, on its device."""
+    def inputs(idx, device):
+        """The points ``idx`` (flat indices, or a range of them) as a chunk on ``device``: one row per axis, padded
+        to ``chunk_size`` points."""
         vals = grid.values_at(idx)
-        cols = np.empty((chunk_size, len(axes)), np_dtype)
+        rows = np.empty((len(axes), chunk_size), np_dtype)
         for j, name in enumerate(axes):
-            cols[: len(idx), j] = vals[name]
-        cols[len(idx) :] = cols[len(idx) - 1]  # pad with the last point
+            rows[j, : len(idx)] = vals[name]
+            rows[j, len(idx) :] = rows[j, len(idx) - 1]  # pad with the last point
         count = np.int32(len(idx))  # the compiled loop skips the padding
-        return jax.device_put((cols, count), devices[k % len(devices)]), *shared[k % len(devices)]
+        return jax.device_put((rows, count), device), *shared[device]
 
-    out: dict[str, np.ndarray | None] = {name: None for name in kernel.FIELDS}
+    # the compiled loop stops each tile of 64 points on its own, so grid (C) order is best; the XLA loop stops a whole
+    # chunk at once, so its chunks hold points sorted by their predicted step count
+    order = None if use_native else _work_order(grid.size, chunk_size, devices, inputs, estimate)
+    starts = range(0, grid.size, chunk_size)
+    fields = jax.eval_shape(run, *inputs(range(min(chunk_size, grid.size)), devices[0]))
     # np.full, not np.zeros: writing every page once up front is ~10x cheaper than the page faults of filling lazily
     # zeroed memory chunk by chunk while the devices run (measured: 0.26 s per 4M points on this VM)
+    out = {name: np.full(grid.size, 0, dtype=field.dtype) for name, field in fields.items()}
     computed = np.full(grid.size, False)
-    pending: collections.deque = collections.deque()
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for start in starts:
+        todo.put(start)
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # points per finished chunk, or a worker's exception
+    stopping = threading.Event()
+    x64 = bool(jax.config.jax_enable_x64)  # a thread-local setting: the workers take the caller's
+
+    def work(device):
+        """Run chunks on ``device`` until none is left: one host thread per device, each collecting its own results,
+        so the devices run in parallel (on a CPU the compiled kernel runs on this thread). Each thread launches its
+        next chunk before collecting the last one, so an asynchronous device (a GPU) always has one queued."""
+        try:
+            with jax.enable_x64(x64):
+                _work(device)
+        except BaseException as err:  # handed to the main thread, which re-raises it
+            stopping.set()
+            finished.put(err)
+
+    def _work(device):
+        pending = None
+        while True:
+            launched = None
+            if not stopping.is_set():
+                try:
+                    start = todo.get_nowait()
+                except queue.Empty:
+                    pass
+                else:
+                    stop = min(start + chunk_size, grid.size)
+                    idx = range(start, stop) if order is None else order[start:stop]
+                    where = slice(start, stop) if order is None else idx
+                    launched = (where, len(idx), run(*inputs(idx, device)))
+            if pending is not None:
+                where, n, result = pending
+                for name, arr in result.items():
+                    out[name][where] = np.asarray(arr)[:n]
+                computed[where] = True
+                finished.put(n)
+            if launched is None:
+                return
+            pending = launched
+
     bar = tqdm(total=grid.size, unit="pt", unit_scale=True, disable=not progress, desc=f"sweep {method}")
-
-    def collect():
-        where, n, result = pending.popleft()
-        for name, arr in result.items():
-            if out[name] is None:
-                out[name] = np.full(grid.size, 0, dtype=arr.dtype)
-            out[name][where] = np.asarray(arr)[:n]
-        computed[where] = True
-        bar.update(n)
-
-    complete = True
+    workers = [threading.Thread(target=work, args=(d,), daemon=True) for d in devices]
+    for worker in workers:
+        worker.start()
+    interrupted = False
     try:
-        # the compiled loop stops each tile of 64 points on its own, so grid (C) order is best; the XLA loop stops a
-        # whole chunk at once, so its chunks hold points sorted by their predicted step count
-        order = None if use_native else _work_order(grid.size, chunk_size, inputs, estimate)
-        for k, start in enumerate(range(0, grid.size, chunk_size)):
-            stop = min(start + chunk_size, grid.size)
-            idx = np.arange(start, stop) if order is None else order[start:stop]
-            pending.append((slice(start, stop) if order is None else idx, len(idx), run(*inputs(idx, k))))
-            if len(pending) > len(devices):  # keep every device busy while finished chunks are copied back
-                collect()
-        while pending:
-            collect()
+        for _ in starts:
+            n = finished.get()
+            if isinstance(n, BaseException):
+                raise n
+            bar.update(n)
     except KeyboardInterrupt:
-        complete = False
-        bar.write(f"interrupted: keeping {computed.sum():,} of {grid.size:,} finished points")
+        interrupted = True
     finally:
+        stopping.set()
+        for worker in workers:  # each finishes the chunks it has launched
+            worker.join()
         bar.close()
-    return _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop)
+    if interrupted:
+        tqdm.write(f"interrupted: keeping {computed.sum():,} of {grid.size:,} finished points")
+    return _dataset(method, grid, spec, out, computed, bool(computed.all()), chunk_size, block, bound, loop)
 
 
 def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points):
@@ -200,10 +240,10 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
     return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype, "chunk_size": chunk_size, "block": block}
 
 
-def _work_order(size: int, chunk_size: int, inputs, estimate) -> np.ndarray:
+def _work_order(size: int, chunk_size: int, devices, inputs, estimate) -> np.ndarray:
     """Flat indices sorted by predicted simulated steps (stable: C order among equal buckets)."""
     keys = [  # dispatched asynchronously, round robin over the devices
-        estimate(*inputs(np.arange(start, min(start + chunk_size, size)), k))
+        estimate(*inputs(range(start, min(start + chunk_size, size)), devices[k % len(devices)]))
         for k, start in enumerate(range(0, size, chunk_size))
     ]
     keys = np.concatenate([np.asarray(k) for k in keys])[:size]
@@ -218,21 +258,21 @@ def _compiled(
 ):
     """``(run, estimate)``: the chunk kernel and :func:`sim.kernel.predicted_steps` over a chunk, jitted.
 
-    Both take ``((points, count), problem, tol, bound)``: ``points`` [chunk_size, axes] holds the method's
-    hyperparameters (and σ² if ``sigma2_axis``), of which the first ``count`` rows are real and the rest padding,
-    ``problem`` [2, modes] the shared spectrum and initial error (unused with a σ² axis, where x(0) = −1). Each
-    call runs one chunk on the device its inputs were put on: independent single-device calls, round robin over the
-    devices, keep every core busy (measured on 2 CPU devices, one SPMD call over both with ``shard_map`` was 1.3x
-    slower: every call waits for its slowest shard).
+    Both take ``((points, count), problem, tol, bound)``: ``points`` [axes, chunk_size] holds the method's
+    hyperparameters (and σ² if ``sigma2_axis``), one row per axis, of which the first ``count`` columns are real and
+    the rest padding, ``problem`` [2, modes] the shared spectrum and initial error (unused with a σ² axis, where
+    x(0) = −1). Each call runs one chunk on the device its inputs were put on: independent single-device calls, fed
+    by one host thread per device, keep every core busy (measured on 2 CPU devices, one SPMD call over both with
+    ``shard_map`` was 1.3x slower: every call waits for its slowest shard).
     """
     make, hyper_names = METHODS[method]
     n_hyper = len(hyper_names)
 
     def unpack(points, problem):
-        hyper = tuple(points[:, i] for i in range(n_hyper))
-        n = points.shape[0]
+        hyper = tuple(points[i] for i in range(n_hyper))
+        n = points.shape[1]
         if sigma2_axis:
-            s = points[:, n_hyper:]
+            s = points[n_hyper:].T
             return hyper, s, -jnp.ones_like(s)
         return hyper, jnp.broadcast_to(problem[0], (n, modes)), jnp.broadcast_to(problem[1], (n, modes))
 

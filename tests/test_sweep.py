@@ -184,26 +184,53 @@ def test_results_file_round_trips(tmp_path):
         assert key in back.attrs
 
 
+@pytest.mark.parametrize("shape", [(2048, 2048), (37, 29, 1), (7, 5, 3), (1,), (13,), (3, 1, 4, 5), (1, 1)])
+def test_values_of_a_range_of_points_equal_those_of_their_indices(shape):
+    g = Grid(tuple(parse_axis(name, f"1:{n}:{n}" if n > 1 else "0.5") for name, n in zip("abcd", shape, strict=False)))
+    rng = np.random.default_rng(len(shape))
+    for _ in range(40):  # random runs: inside one value of an axis, across several, wrapping around the last axis
+        start = int(rng.integers(0, g.size))
+        stop = int(rng.integers(start + 1, min(g.size, start + 20000) + 1))
+        fast, ref = g.values_at(range(start, stop)), g.values_at(np.arange(start, stop))
+        for name in g.names:
+            np.testing.assert_array_equal(fast[name], ref[name], err_msg=f"{name} {start}:{stop}")
+    with pytest.raises(ValueError, match="range"):
+        g.values_at(range(0, g.size + 1))
+
+
+def _interrupt_on_call(monkeypatch, number, error):
+    """Make the ``number``-th call of ``Grid.values_at`` (each chunk's inputs, built on its device's host thread)
+    raise ``error``, as a Ctrl-C or a failure would arrive while other chunks have finished."""
+    calls = {"n": 0}
+    real = Grid.values_at
+
+    def values_at(self, idx):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise error
+        return real(self, idx)
+
+    monkeypatch.setattr(Grid, "values_at", values_at)
+
+
 def test_interrupted_sweep_keeps_finished_points(monkeypatch):
     g = _grid(learning_rate="0.01:1:40", beta="0.1:1:10")
     full = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
     assert full.attrs["complete"] == 1 and "computed" not in full
-    calls = {"n": 0}
-    real = sweep.tqdm.update
-
-    def update(self, n=1):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, n)
-
-    monkeypatch.setattr(sweep.tqdm, "update", update)
+    _interrupt_on_call(monkeypatch, 6, KeyboardInterrupt())
     part = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
     assert part.attrs["complete"] == 0
     done = part.computed.values
     assert 0 < done.sum() < done.size
     for name in full.data_vars:
         np.testing.assert_array_equal(part[name].values[done], full[name].values[done])
+
+
+def test_a_failing_chunk_raises_in_the_caller(monkeypatch):
+    g = _grid(learning_rate="0.01:1:40", beta="0.1:1:10")
+    _interrupt_on_call(monkeypatch, 4, RuntimeError("chunk failed"))
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
 
 
 @pytest.mark.parametrize(
