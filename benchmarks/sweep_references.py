@@ -2,8 +2,8 @@
 
 * :func:`numpy_sweep`: the kernel's summaries with whole-array float32 NumPy ops (``out=`` buffers or textbook
   expressions), no early exit.
-* :func:`build_tight_loop` / :func:`time_tight_loop`: the same per-step work as a C++ loop (``tight_loop.cc``) built
-  with the system's compiler and called through ctypes.
+* :func:`build_tight_loop` / :func:`tight_loop_runner`: the same per-step work as a C++ loop (``tight_loop.cc``)
+  built with the system's compiler and called through ctypes.
 """
 
 from __future__ import annotations
@@ -213,6 +213,8 @@ def build_tight_loop(build_dir: Path):
     if compiler is None:
         return None, "no C++ compiler found (set CXX)"
     os.environ.setdefault("OMP_NUM_THREADS", str(runtime.cpu_count()))  # read when libgomp loads
+    # its threads sleep between calls instead of spinning into the next measurement (sim's, interleaved with them)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     library = build_dir / "tight_loop.so"
     command = [compiler, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-o", str(library)]
     done = subprocess.run([*command, str(TIGHT_LOOP_SOURCE)], capture_output=True, text=True)
@@ -228,8 +230,11 @@ def build_tight_loop(build_dir: Path):
     return lib, None
 
 
-def time_tight_loop(lib, case: dict, grid, steps: int, n_points: int, repeats: int):
-    """Time the tight loop on ``n_points`` strided points of the case's grid; returns its results too."""
+def tight_loop_runner(lib, case: dict, grid, steps: int, n_points: int):
+    """The tight loop on ``n_points`` strided points of the case's grid: ``(idx, call, times, results)``, where
+    ``call()`` runs it once and appends the seconds it took to ``times``, and ``results()`` gives the last call's
+    final and max errors and last step above tol. The caller times it in turn with sim, so both see the same
+    machine."""
     import ctypes
 
     import numpy as np
@@ -260,18 +265,19 @@ def time_tight_loop(lib, case: dict, grid, steps: int, n_points: int, repeats: i
     args = (n, steps, ptr(lr), ptr(beta), ptr(h), ptr(x0), float(f32(case["tol"]) ** 2))
     outs = (ptr(out["final_e2"]), ptr(out["max_e2"]), ptr(out["last"], ctypes.c_int32))
 
+    times = []
+
     def call():
+        t0 = time.perf_counter()
         fn(*args, *outs)
+        times.append(time.perf_counter() - t0)
+
+    def results():
+        return {"final_error": np.sqrt(out["final_e2"]), "max_error": np.sqrt(out["max_e2"]), "last": out["last"]}
 
     call()  # warm up (thread pool start)
-    times = []
-    with Timed() as all_runs:
-        for _ in range(max(3, repeats)):
-            t0 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t0)
-    result = {"final_error": np.sqrt(out["final_e2"]), "max_error": np.sqrt(out["max_e2"]), "last": out["last"]}
-    return idx, result, times, all_runs.other_load
+    times.clear()
+    return idx, call, times, results
 
 
 def tight_loop_agreement(ds, idx, ref: dict) -> dict:

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
-from sweep_references import agreement, build_tight_loop, tight_loop_agreement, time_numpy, time_tight_loop
+from sweep_references import agreement, build_tight_loop, tight_loop_agreement, tight_loop_runner, time_numpy
 
 from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
@@ -144,11 +144,20 @@ def make_grid(axes: dict):
 # sim
 
 
-def time_sim(case: dict, steps: int, repeats: int, *, chunk_size: int | None = None, block: int | None = None):
-    """Time sweep() on the case's grid: the first call (compile + run, compile cache cleared) and warm calls."""
+def time_sim(
+    case: dict,
+    grid,
+    steps: int,
+    repeats: int,
+    *,
+    chunk_size: int | None = None,
+    block: int | None = None,
+    between=None,
+):
+    """Time sweep() on the case's grid: the first call (compile + run, compile cache cleared) and warm calls, each
+    followed by ``between()`` (the reference timed in turn with sim, if any)."""
     import sim.sweep
 
-    grid = make_grid(case["axes"])
     kwargs = {"steps": steps, "tol": case["tol"], "dtype": DTYPE, "progress": False}
     if case["spectrum"] is not None:
         kwargs["spectrum"] = case["spectrum"]
@@ -168,7 +177,9 @@ def time_sim(case: dict, steps: int, repeats: int, *, chunk_size: int | None = N
             t0 = time.perf_counter()
             ds = sim.sweep.sweep(case["method"], grid, **kwargs)
             warm.append(time.perf_counter() - t0)
-    return grid, ds, first, warm, all_warm.other_load
+            if between is not None:
+                between()
+    return ds, first, warm, all_warm.other_load
 
 
 def grid_stats(ds, steps: int, dense: bool) -> dict:
@@ -364,7 +375,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--points", type=int, default=4_194_304, help="grid points per case (default 2048 x 2048)")
     p.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
-    p.add_argument("--repeats", type=int, default=3, help="warm calls per measurement (default 3)")
+    p.add_argument("--repeats", type=int, default=5, help="warm calls per measurement (default 5)")
     p.add_argument(
         "--numpy-points", type=int, default=65_536, help="subsample size of the NumPy baseline (default 65536)"
     )
@@ -443,8 +454,17 @@ def main(argv=None) -> int:
     rows = []
     for case in cases(args.points):
         label = f"{case['name']} {case['kind']}"
-        print(f"{label}: sim ...", flush=True)
-        grid, ds, first, warm, load = time_sim(case, args.steps, args.repeats)
+        grid = make_grid(case["axes"])
+        tight_run = None
+        if tight_lib is not None and case["kind"] == "dense":
+            print(
+                f"{label}: sim and, in turn, the tight loop on {min(args.tight_points, grid.size):,} points ...",
+                flush=True,
+            )
+            tight_run = tight_loop_runner(tight_lib, case, grid, args.steps, args.tight_points)
+        else:
+            print(f"{label}: sim ...", flush=True)
+        ds, first, warm, load = time_sim(case, grid, args.steps, args.repeats, between=tight_run and tight_run[1])
         sim_stats = rate_stats(grid.size, args.steps, warm, load)
         print(f"{label}: NumPy on {min(args.numpy_points, grid.size):,} points ...", flush=True)
         idx, ref, np_times, np_load = time_numpy(case, grid, args.steps, args.numpy_points, args.repeats, block, BOUND)
@@ -458,13 +478,11 @@ def main(argv=None) -> int:
         )
         agree = agreement(ds, idx, ref)
         tight = None
-        if tight_lib is not None and case["kind"] == "dense":
-            print(f"{label}: tight loop on {min(args.tight_points, grid.size):,} points ...", flush=True)
-            t_idx, t_ref, t_times, t_load = time_tight_loop(
-                tight_lib, case, grid, args.steps, args.tight_points, args.repeats
-            )
+        if tight_run is not None:
+            t_idx, _, t_times, t_results = tight_run
+            t_ref = t_results()
             tight = {
-                **rate_stats(len(t_idx), args.steps, t_times, t_load),
+                **rate_stats(len(t_idx), args.steps, t_times, load),
                 "points": len(t_idx),
                 "threads": int(os.environ["OMP_NUM_THREADS"]),
                 "agreement": tight_loop_agreement(ds, t_idx, t_ref),
@@ -575,7 +593,8 @@ def main(argv=None) -> int:
         case = next(c for c in cases(args.tune_points) if c["name"] == "momentum/spectrum" and c["kind"] == "dense")
         for chunk in (int(v) for v in args.tune_chunks.split(",")):
             for blk in (int(v) for v in args.tune_blocks.split(",")):
-                grid, ds, first, warm, load = time_sim(case, args.steps, args.repeats, chunk_size=chunk, block=blk)
+                grid = make_grid(case["axes"])
+                ds, first, warm, load = time_sim(case, grid, args.steps, args.repeats, chunk_size=chunk, block=blk)
                 st = rate_stats(grid.size, args.steps, warm, load)
                 tuning.append({"chunk_size": chunk, "block": blk, "points": grid.size, "first_call_s": first, **st})
                 print(

@@ -131,10 +131,8 @@ def sweep(
     order = None if use_native else _work_order(grid.size, chunk_size, devices, inputs, estimate)
     starts = range(0, grid.size, chunk_size)
     fields = jax.eval_shape(run, *inputs(range(min(chunk_size, grid.size)), devices[0]))
-    # np.full, not np.zeros: writing every page once up front is ~10x cheaper than the page faults of filling lazily
-    # zeroed memory chunk by chunk while the devices run (measured: 0.26 s per 4M points on this VM)
-    out = {name: np.full(grid.size, 0, dtype=field.dtype) for name, field in fields.items()}
-    computed = np.full(grid.size, False)
+    out = {name: np.zeros(grid.size, dtype=field.dtype) for name, field in fields.items()}
+    computed = np.zeros(grid.size, dtype=bool)
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for start in starts:
         todo.put(start)
