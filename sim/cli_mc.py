@@ -167,15 +167,15 @@ def _sweep(args, common):
 def _vector(args, common):
     import numpy as np
 
-    from sim import noisy_vector
+    from sim import datasets, noisy_vector
     from sim.validate import check_int
 
     if args.data is not None:
-        x, y = noisy_vector.load_data(args.data)
+        x, y = datasets.load_data(args.data)
     else:
         m = check_int("points", args.points, minimum=1)
         n = check_int("dim", args.dim, minimum=1)
-        x, y = noisy_vector.synthetic_problem(shape=(m, n), seed=common["seed"])
+        x, y = datasets.synthetic_problem(shape=(m, n), seed=common["seed"])
     ds = noisy_vector.vector(
         x, y, sigma=args.sigma, learning_rate=args.learning_rate, batch_size=args.batch_size, decay=args.decay, **common
     )

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from sim import noisy_vector
+from sim import datasets, noisy_vector
 from sim.plotting import NOTE
 
 # seeds picked so that ‖w_ridge − w_LS‖ (1.5, 1.6) is several times the constant step's spread of single runs (0.3)
@@ -50,9 +50,9 @@ COLORS = {"exact": "black", "mean": "tab:green", "constant": "tab:blue", "decay"
 def compute_mc_vector_ridge(
     *, shape, sigma, learning_rate, batch_size, decay, steps, trajectories, chunk_size, block, seed=0, progress=True
 ) -> xr.Dataset:
-    """Two runs of :func:`sim.noisy_vector.vector` on :func:`sim.noisy_vector.synthetic_problem` (dimension
+    """Two runs of :func:`sim.noisy_vector.vector` on :func:`sim.datasets.synthetic_problem` (dimension
     ``schedule``: constant step, then η/(1 + t/decay)), plus the ridge curve over a grid of singular values."""
-    x, y = noisy_vector.synthetic_problem(shape=tuple(shape), seed=seed)
+    x, y = datasets.synthetic_problem(shape=tuple(shape), seed=seed)
     runs, attrs = [], {}
     for tau in (None, decay):
         ds = noisy_vector.vector(

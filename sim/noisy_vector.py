@@ -5,8 +5,8 @@ offending parameter, before any compilation), runs on :func:`sim.montecarlo.mont
 any chunk size or device count) and returns an ``xarray.Dataset`` of Monte Carlo estimates beside float64 oracles:
 the exact mean (closed form), the exact second moment (recursion), the ridge and least-squares solutions of
 :mod:`sim.ridge` and the filter factors. :func:`exact_mean`, :func:`exact_moments`, :func:`mean_threshold` and
-:func:`second_moment_factor` are those oracles (float64 NumPy); :func:`synthetic_problem` and :func:`load_data` make
-or read the data X of shape [m, n] and y of shape [m].
+:func:`second_moment_factor` are those oracles (float64 NumPy); :mod:`sim.datasets` makes or reads the data X of
+shape [m, n] and y of shape [m].
 
 The problem (EECS 182 Sp23 HW2 Q3 = Sp25 HW1 Q4, "Regularization and Instance Noise", in its vector form). At step
 t SGD draws a minibatch B_t of b of the m points, uniformly WITHOUT replacement (b = m: every point, full batch),
@@ -47,9 +47,6 @@ decaying step shrinks it roughly like η_t (plus what remains of the mean's tran
 from __future__ import annotations
 
 import functools
-import warnings
-import zipfile
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -74,11 +71,10 @@ from sim.montecarlo import (
 )
 from sim.validate import InputError, check_finite, check_int, check_positive_finite
 
-DEFAULT_SHAPE = (64, 8)
 MAX_OPERATOR_DIM = 24  # second_moment_factor builds an n² × n² operator: cheap up to here
 
 # --------------------------------------------------------------------------------------------------------------
-# Data: validation, a synthetic problem, a loader
+# Data validation (the data themselves: sim.datasets)
 
 
 def _check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -87,78 +83,6 @@ def _check_data(x, y) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("x", f"must be a 2-D array of shape [m, n], got shape {x.shape}")
     if y.shape != (x.shape[0],):
         raise InputError("y", f"must have shape [{x.shape[0]}] (one target per row of x), got shape {y.shape}")
-    return x, y
-
-
-def synthetic_problem(
-    *, shape: tuple[int, int] = DEFAULT_SHAPE, singular_values: ArrayLike | None = None, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded problem X = U diag(s) Vᵀ (Haar U, V) with y ~ N(0, I) from :func:`sim.ridge.random_design`.
-
-    Args:
-      shape: (m, n).
-      singular_values: s, shape [min(m, n)]; default √m · geomspace(1.5, 0.15), so XᵀX/m has eigenvalues from
-        2.25 down to 0.0225 and the ridge factors at σ = 0.5 spread from 0.9 to 0.08.
-      seed: integer in [0, 2³²).
-
-    Returns:
-      ``(x, y)``, float64 arrays of shape [m, n] and [m] (drawn in float32, whatever the x64 mode).
-    """
-    seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
-    if len(shape) != 2:
-        raise InputError("shape", f"must be (m, n), got {shape!r}")
-    m, n = (check_int("shape", v, minimum=1) for v in shape)
-    s = np.sqrt(m) * np.geomspace(1.5, 0.15, min(m, n)) if singular_values is None else singular_values
-    x, y = ridge.random_design(s, shape=(m, n), key=jax.random.key(seed), dtype=jnp.float32)
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-
-
-def load_data(path) -> tuple[np.ndarray, np.ndarray]:
-    """Read (x, y) from a ``.csv`` (comma-separated numbers, one point per row, last column y, lines starting with
-    ``#`` skipped) or a ``.npz`` (arrays ``x`` of shape [m, n] and ``y`` of shape [m]).
-
-    Returns:
-      ``(x, y)``, float64 arrays of shape [m, n] and [m]. Every problem raises :class:`InputError` for ``path``.
-    """
-    p = Path(path)
-    if p.suffix.lower() not in (".csv", ".npz"):
-        raise InputError("path", f"{path}: must end in .csv or .npz")
-    if not p.is_file():
-        raise InputError("path", f"{path} does not exist or is not a file")
-    if p.suffix.lower() == ".csv":
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # numpy warns on an empty file; we raise instead
-                data = np.loadtxt(p, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
-        except ValueError as err:
-            raise InputError(
-                "path", f"{path}: not a comma-separated table of numbers ({err}); start any header line with #"
-            ) from None
-        if data.size == 0:
-            raise InputError("path", f"{path}: contains no data rows")
-        if data.shape[1] < 2:
-            raise InputError("path", f"{path}: needs at least 2 columns (the inputs, then y), got 1")
-        x, y = data[:, :-1], data[:, -1]
-    else:
-        try:
-            with np.load(p, allow_pickle=False) as arrays:
-                missing = [k for k in ("x", "y") if k not in arrays.files]
-                if missing:
-                    raise InputError("path", f"{path}: missing array(s) {', '.join(missing)} (has {arrays.files})")
-                for k in ("x", "y"):
-                    if arrays[k].dtype.kind not in "biuf":
-                        raise InputError(
-                            "path", f"{path}: array {k} must hold real numbers, got dtype {arrays[k].dtype}"
-                        )
-                x, y = np.asarray(arrays["x"], dtype=np.float64), np.asarray(arrays["y"], dtype=np.float64)
-        except InputError:
-            raise  # already says what is wrong (InputError is a ValueError: keep it from the clause below)
-        except (OSError, ValueError, TypeError, zipfile.BadZipFile) as err:
-            raise InputError("path", f"{path}: not a readable .npz of numeric arrays ({err})") from None
-    if x.ndim != 2 or 0 in x.shape or y.shape != (x.shape[0],):
-        raise InputError("path", f"{path}: x must have shape [m, n] and y shape [m], got {x.shape} and {y.shape}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise InputError("path", f"{path}: contains NaN or inf")
     return x, y
 
 

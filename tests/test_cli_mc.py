@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from sim import cli, montecarlo, noisy, noisy_vector
+from sim import cli, datasets, montecarlo, noisy
 
 TINY = ["--steps", "40", "--trajectories", "512", "--no-progress"]
 
@@ -61,7 +61,7 @@ def test_vector_converges_to_ridge_not_least_squares(tmp_path, capsys):
     capsys.readouterr()
     ds = montecarlo.read(out)
     last = ds.isel(step=-1)
-    x, y = noisy_vector.synthetic_problem(shape=(16, 3), seed=0)
+    x, y = datasets.synthetic_problem(shape=(16, 3), seed=0)
     s = np.linalg.svd(x, compute_uv=False)
     np.testing.assert_allclose(ds.ridge_factor, s**2 / (s**2 + 16 * 0.25), rtol=1e-6)
     assert float(last.exact_mean_dist_ridge) < 1e-6 < 0.1 < float(last.mean_dist_lstsq)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from sim import noisy, ridge
+from sim import datasets, noisy, ridge
 from sim import noisy_vector as nv
 from sim.validate import InputError
 
@@ -28,7 +28,7 @@ K = len(CASES) * (2 * SHAPE[1] + 1) * (len(RECORD) - 1)  # mean and variance per
 
 @pytest.fixture(scope="module")
 def problem():
-    return nv.synthetic_problem(shape=SHAPE, seed=1)
+    return datasets.synthetic_problem(shape=SHAPE, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -204,13 +204,13 @@ def test_results_do_not_depend_on_chunk_size(problem):
 
 
 def test_synthetic_problem_has_the_chosen_spectrum_and_is_seeded():
-    x, y = nv.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=3)
+    x, y = datasets.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=3)
     assert x.shape == (20, 5) and y.shape == (20,) and x.dtype == np.float64
     np.testing.assert_allclose(np.linalg.svd(x, compute_uv=False), [5, 4, 3, 2, 1], rtol=1e-5)
-    again = nv.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=3)
+    again = datasets.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=3)
     np.testing.assert_array_equal(x, again[0])
-    assert not np.array_equal(x, nv.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=4)[0])
-    x, _ = nv.synthetic_problem()
+    assert not np.array_equal(x, datasets.synthetic_problem(shape=(20, 5), singular_values=[5, 4, 3, 2, 1], seed=4)[0])
+    x, _ = datasets.synthetic_problem()
     np.testing.assert_allclose(np.linalg.svd(x, compute_uv=False), 8 * np.geomspace(1.5, 0.15, 8), rtol=1e-5)
 
 
@@ -218,15 +218,15 @@ def test_load_data_round_trips_csv_and_npz(tmp_path, problem):
     x, y = problem
     path = tmp_path / "data.csv"
     np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x1,x2,x3,x4,y")
-    back = nv.load_data(path)
+    back = datasets.load_data(path)
     np.testing.assert_array_equal(back[0], x)
     np.testing.assert_array_equal(back[1], y)
     np.savez(tmp_path / "data.npz", x=x, y=y)
-    back = nv.load_data(tmp_path / "data.npz")
+    back = datasets.load_data(tmp_path / "data.npz")
     np.testing.assert_array_equal(back[0], x)
     np.testing.assert_array_equal(back[1], y)
     (tmp_path / "one.csv").write_text("# a single point in one dimension\n2.0, 3.0\n")
-    one_x, one_y = nv.load_data(tmp_path / "one.csv")
+    one_x, one_y = datasets.load_data(tmp_path / "one.csv")
     assert one_x.shape == (1, 1) and one_y.tolist() == [3.0]
 
 
@@ -247,7 +247,7 @@ def test_load_data_errors_name_the_path(tmp_path, name, content, match):
     if content is not None:
         (tmp_path / name).write_text(content)
     with pytest.raises(InputError, match=match) as err:
-        nv.load_data(tmp_path / name)
+        datasets.load_data(tmp_path / name)
     assert err.value.param == "path"
 
 
@@ -265,7 +265,7 @@ def test_load_data_errors_name_the_path(tmp_path, name, content, match):
 def test_load_data_npz_errors(tmp_path, arrays, match):
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(InputError, match=match) as err:
-        nv.load_data(tmp_path / "d.npz")
+        datasets.load_data(tmp_path / "d.npz")
     assert err.value.param == "path"
     assert str(err.value).count("d.npz") == 1 and "not a readable" not in str(err.value)  # not wrapped twice
 
@@ -317,7 +317,7 @@ def test_bad_vector_input_names_the_parameter(x, y, override, param):
 
 
 def test_learning_rate_at_the_mean_threshold_is_refused():
-    x, y = nv.synthetic_problem(shape=(8, 3), seed=0)
+    x, y = datasets.synthetic_problem(shape=(8, 3), seed=0)
     threshold = nv.mean_threshold(x, sigma=0.3)
     a = x.T @ x / 8 + 0.09 * np.eye(3)
     assert threshold == pytest.approx(2 / np.linalg.eigvalsh(a).max(), rel=1e-12)
@@ -330,10 +330,10 @@ def test_learning_rate_at_the_mean_threshold_is_refused():
 def test_bad_synthetic_problem_input():
     for kw, param in (({"shape": (4,)}, "shape"), ({"shape": (0, 3)}, "shape"), ({"seed": -1}, "seed")):
         with pytest.raises(InputError) as err:
-            nv.synthetic_problem(**kw)
+            datasets.synthetic_problem(**kw)
         assert err.value.param == param
     with pytest.raises(InputError) as err:
-        nv.synthetic_problem(shape=(5, 3), singular_values=[1, 2])
+        datasets.synthetic_problem(shape=(5, 3), singular_values=[1, 2])
     assert err.value.param == "singular_values"
 
 
