@@ -392,7 +392,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--tune-points", type=int, default=1_048_576, help="grid points for --tune (default 1024 x 1024)")
     p.add_argument(
-        "--tune-chunks", default="4096,16384,65536", help="chunk_size values for --tune (default 4096,16384,65536)"
+        "--tune-chunks", default="16384,32768,65536", help="chunk_size values for --tune (default 16384,32768,65536)"
     )
     p.add_argument("--tune-blocks", default="8,16,32", help="block values for --tune (default 8,16,32)")
     p.add_argument(

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk-size",
         type=float,
         default=None,
-        help="points per compiled call, each on one device (default 16384)",
+        help="points per compiled call, each on one device (default 32768)",
     )
     sw.add_argument("--max-points", type=float, default=None, help="refuse grids larger than this (default 2^26)")
     sw.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")

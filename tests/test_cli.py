@@ -123,6 +123,7 @@ def test_help_states_the_axis_grammar(capsys):
         cli.main(["sweep", "--help"])
     text = capsys.readouterr().out
     assert "log:START:STOP:NUM" in text and "--spectrum" in text
+    assert f"(default {sweep.DEFAULT_CHUNK})" in " ".join(text.split())  # stated without importing the engine
 
 
 def test_figures_command_quick(tmp_path, capsys):
