@@ -610,14 +610,22 @@ def main(argv=None) -> int:
     print_table(rows)
     dense_mom = [m for m in measurements if m["method"] == "momentum" and m["grid"] == "dense"]
     best_dense_mom = max(m["sim"]["point_steps_per_s"] for m in dense_mom)
-    min_x_numpy = min(m["x_numpy"] for m in measurements)
+    x_numpy = {kind: [m["x_numpy"] for m in measurements if m["grid"] == kind] for kind in ("mixed", "dense")}
+    tight_x = [
+        m["tight_loop"]["point_steps_per_s"] / m["numpy"]["point_steps_per_s"] for m in measurements if m["tight_loop"]
+    ]
+    of_tight = [m["of_tight_loop"] for m in measurements if m["of_tight_loop"] is not None]
     targets = {
+        # the 30x counts "doing less" (points stop early once provably settled or diverged): grids like real
+        # sweeps (mixed) are where that applies; on the dense grids nothing can stop early
         "x_numpy_target": 30.0,
-        "x_numpy_min_over_cases": min_x_numpy,
+        "x_numpy_min_mixed": min(x_numpy["mixed"]),
+        "x_numpy_min_dense": min(x_numpy["dense"]),
         "x_numpy_max_over_cases": max(m["x_numpy"] for m in measurements),
         "x_numpy_naive_min_over_cases": min(m["x_numpy_naive"] for m in measurements),
         "x_numpy_naive_max_over_cases": max(m["x_numpy_naive"] for m in measurements),
-        "x_numpy_met_all_cases": min_x_numpy >= 30.0,
+        "x_numpy_met_mixed": min(x_numpy["mixed"]) >= 30.0,
+        "x_numpy_met_dense": min(x_numpy["dense"]) >= 30.0,
         # what 30x the (out= buffered) NumPy baseline would be, as a fraction of the tight loop on the same case
         "x30_numpy_of_tight_loop": {
             m["case"]: 30 * m["numpy"]["point_steps_per_s"] / m["tight_loop"]["point_steps_per_s"]
@@ -628,15 +636,18 @@ def main(argv=None) -> int:
         "best_dense_momentum_point_steps_per_s": best_dense_mom,
         "tight_loop_skipped": tight_skipped,
         "dense_of_tight_loop": {m["case"]: m["of_tight_loop"] for m in measurements if m["of_tight_loop"] is not None},
+        # the other target: at least half of what a tight in-cache loop does, on every dense grid
+        "dense_of_tight_loop_min": min(of_tight) if of_tight else None,
+        "tight_loop_met": bool(of_tight) and min(of_tight) >= 0.5,
     }
-    # the target: at least half of what a tight in-cache loop does, measured on the dense momentum grids
-    of_tight = [m["of_tight_loop"] for m in dense_mom if m["of_tight_loop"] is not None]
-    targets["dense_momentum_of_tight_loop_min"] = min(of_tight) if of_tight else None
-    targets["tight_loop_met"] = bool(of_tight) and min(of_tight) >= 0.5
     print()
     print(
-        f"targets: sim >= 30x NumPy: {'met' if targets['x_numpy_met_all_cases'] else 'NOT met'} "
-        f"(lowest x{min_x_numpy:.1f}); dense momentum >= 50% of the tight loop: "
+        f"targets: >= 30x NumPy on grids like real sweeps (early stopping counts): "
+        f"{'met' if targets['x_numpy_met_mixed'] else 'NOT met'} (lowest x{min(x_numpy['mixed']):.1f}); "
+        f"on dense grids, where nothing stops early: {'met' if targets['x_numpy_met_dense'] else 'NOT met'} "
+        f"(lowest x{min(x_numpy['dense']):.1f}"
+        + (f"; the tight loop itself x{min(tight_x):.0f}-x{max(tight_x):.0f})" if tight_x else ")")
+        + "; >= 50% of the tight loop on dense grids: "
         + (
             f"{'met' if targets['tight_loop_met'] else 'NOT met'} (lowest {min(of_tight):.1%})"
             if of_tight
