@@ -105,8 +105,8 @@ def summarize(make, hyper, sigma2, x0, tol, bound, count, *, steps: int, block: 
     """:func:`sim.kernel.chunk_summary` computed by the compiled library: the same summaries, point by point.
 
     :func:`status` must say it is available. The jitted function around this call only moves data, so XLA runs it
-    on the calling thread (a computation it costs at under 1000 flops), and one host thread per device runs the
-    devices in parallel (see :func:`sim.sweep.sweep`).
+    on the calling thread once its inputs are in place (it costs it at under 1000 flops), and one host thread per
+    device runs the devices in parallel (see :func:`sim.sweep.sweep`).
 
     Args:
       make: the method's constructor (a key of ``METHOD_IDS``).
