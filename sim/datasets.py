@@ -1,13 +1,16 @@
-"""The data of the vector least-squares problems: a seeded synthetic design, and a loader for the user's own.
+"""The data of the least-squares problems: random designs with a prescribed spectrum, and a loader for the user's own.
 
-Contract: :func:`synthetic_problem` draws X = U diag(s) Vᵀ and y from a seed; :func:`load_data` reads X and y from
-a ``.csv`` or ``.npz`` file. Both return float64 arrays of shape [m, n] and [m]; every problem with the input raises
-:class:`sim.validate.InputError` named after the parameter (``path`` for the file). :mod:`sim.noisy_vector` runs
-noisy-input SGD on them (``sim mc vector --data FILE`` or ``--shape M,N``).
+Contract: :func:`random_design` draws X = U diag(s) Vᵀ (Haar-random U, V: :func:`haar_orthonormal`) and y ~ N(0, I)
+from a key; :func:`synthetic_problem` is the vector noisy-input problem's default design from a seed, and
+:func:`load_data` reads X and y from a ``.csv`` or ``.npz`` file, both as float64 arrays of shape [m, n] and [m].
+Every problem with the input raises :class:`sim.validate.InputError` named after the parameter (``path`` for the
+file). :mod:`sim.noisy_vector` runs noisy-input SGD on them (``sim mc vector --data FILE`` or ``--shape M,N``);
+:mod:`sim.figures_ridge` and :mod:`sim.early_stopping` draw their designs here.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 import zipfile
 from pathlib import Path
@@ -17,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sim import ridge
-from sim.validate import InputError, check_int
+from sim.validate import InputError, check_int, check_positive_finite
 
 DEFAULT_SHAPE = (64, 8)
 
@@ -26,7 +28,7 @@ DEFAULT_SHAPE = (64, 8)
 def synthetic_problem(
     *, shape: tuple[int, int] = DEFAULT_SHAPE, singular_values: ArrayLike | None = None, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded problem X = U diag(s) Vᵀ (Haar U, V) with y ~ N(0, I) from :func:`sim.ridge.random_design`.
+    """A seeded problem X = U diag(s) Vᵀ (Haar U, V) with y ~ N(0, I) from :func:`random_design`.
 
     Args:
       shape: (m, n).
@@ -42,7 +44,7 @@ def synthetic_problem(
         raise InputError("shape", f"must be (m, n), got {shape!r}")
     m, n = (check_int("shape", v, minimum=1) for v in shape)
     s = np.sqrt(m) * np.geomspace(1.5, 0.15, min(m, n)) if singular_values is None else singular_values
-    x, y = ridge.random_design(s, shape=(m, n), key=jax.random.key(seed), dtype=jnp.float32)
+    x, y = random_design(s, shape=(m, n), key=jax.random.key(seed), dtype=jnp.float32)
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
@@ -93,3 +95,42 @@ def load_data(path) -> tuple[np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise InputError("path", f"{path}: contains NaN or inf")
     return x, y
+
+
+def random_design(
+    singular_values: ArrayLike, *, shape: tuple[int, int], key: jax.Array, dtype=None
+) -> tuple[jax.Array, jax.Array]:
+    """A random problem with prescribed spectrum: X = U diag(s) Vᵀ with Haar-random orthonormal U, V, and y ~ N(0, I).
+
+    Args:
+      singular_values: s ≥ 0, shape [min(n, d)] (any order; X's SVD lists them descending).
+      shape: (n, d).
+      key: a ``jax.random.key``.
+      dtype: float dtype; default float64 under x64, else float32.
+
+    Returns:
+      ``(x, y)``, arrays of shape [n, d] and [n].
+    """
+    s = check_positive_finite("singular_values", singular_values, allow_zero=True)
+    if len(shape) != 2:
+        raise InputError("shape", f"must be (n, d), got {shape!r}")
+    n, d = (check_int("shape", v, minimum=1) for v in shape)
+    if s.shape != (min(n, d),):
+        raise InputError("singular_values", f"must have min(n, d) = {min(n, d)} entries, got shape {s.shape}")
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64 if dtype is None else dtype)
+    return _random_design(key, jnp.asarray(s, dtype=dtype), n, d)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _random_design(key, s, n, d):
+    r = s.size
+    z = jax.random.normal(key, (n * r + d * r + n,), dtype=s.dtype)
+    u = haar_orthonormal(z[: n * r].reshape(n, r))
+    v = haar_orthonormal(z[n * r : n * r + d * r].reshape(d, r))
+    return (u * s) @ v.T, z[n * r + d * r :]
+
+
+def haar_orthonormal(g):
+    """Haar-distributed orthonormal columns from a Gaussian matrix: QR with the signs of R's diagonal fixed."""
+    q, r = jnp.linalg.qr(g)
+    return q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]

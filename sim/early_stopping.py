@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from sim.ridge import haar_orthonormal
+from sim.datasets import haar_orthonormal
 from sim.validate import InputError, check_in_interval, check_int, check_positive_finite
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from sim import early_stopping, ridge
+from sim import datasets, early_stopping, ridge
 from sim.plotting import DIVERGED_COLOR, DOTS, NOTE, STAR
 
 _SHRINKAGE = {"sigmas": [3.0, 1.0, 0.3, 0.1, 0.03], "lam_min": 1e-5, "lam_max": 1e2, "n": 12, "seed": 0}
@@ -61,7 +61,7 @@ def compute_ridge_shrinkage(
     sigma_grid = np.geomspace(sig[-1] / 10, sig[0] * 10, 200)
     eta = 1 / sig[0] ** 2
     with jax.enable_x64(True):
-        x, y = ridge.random_design(sig, shape=(n, sig.size), key=jax.random.key(seed))
+        x, y = datasets.random_design(sig, shape=(n, sig.size), key=jax.random.key(seed))
         factor = np.asarray(ridge.ridge_filter_factors(sig[:, None], lam=lam[None, :]))
         t = 1 / (eta * lam)
         gd = np.asarray(

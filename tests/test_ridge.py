@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sim import figures_ridge, ridge
+from sim import datasets, figures_ridge, ridge
 from sim.validate import InputError
 
 EPS64 = np.finfo(np.float64).eps
@@ -280,7 +280,11 @@ def _bad_cases():
         ("factors-negative-lam", lambda: ridge.ridge_filter_factors([1.0], lam=-1.0), "lam"),
         ("factors-nan-sigma", lambda: ridge.ridge_filter_factors([float("nan")], lam=1.0), "sigma"),
         ("recover-w", lambda: ridge.recover_filter_factors(x, y, np.ones(4)), "w"),
-        ("design-spectrum", lambda: ridge.random_design([1.0], shape=(4, 3), key=jax.random.key(0)), "singular_values"),
+        (
+            "design-spectrum",
+            lambda: datasets.random_design([1.0], shape=(4, 3), key=jax.random.key(0)),
+            "singular_values",
+        ),
     ]
     return cases
 
