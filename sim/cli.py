@@ -176,9 +176,11 @@ def _summary(ds, seconds: float) -> str:
         steps = np.where(reached, ds.settle_step.values, np.iinfo(np.int32).max)
         best = np.unravel_index(np.argmin(steps), steps.shape)
         where = ", ".join(f"{d}={ds[d].values[i]:.6g}" for d, i in zip(ds.settle_step.dims, best, strict=True))
+        measured = ds.contraction.values[best]
         lines.append(
             f"  fastest: {where}: {steps[best]} steps; theory rate {ds.rate.values[best]:.6g}, "
-            f"measured contraction {ds.contraction.values[best]:.6g}"
+            f"measured contraction {measured:.6g}"
+            + (f" (the state fell below {ds.attrs['dtype']}'s range)" if measured == 0 else "")
         )
     return "\n".join(lines)
 

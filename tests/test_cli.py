@@ -89,6 +89,13 @@ def test_sweep_command_writes_a_readable_file(tmp_path, capsys):
     assert np.all(np.isfinite(ds.final_error.values))
 
 
+def test_sweep_summary_says_when_the_state_underflowed(tmp_path, capsys):
+    # rate |1 − 2ησ²| = 4e-4: the error leaves float32's range (flushed to 0) within the first block of 16 steps
+    args = ["sweep", "gd", "--eta", "0.2499", "--sigma2", "2", "--steps", "100", "-o", str(tmp_path / "f.nc")]
+    assert cli.main([*args, "--no-progress"]) == 0
+    assert "measured contraction 0 (the state fell below float32's range)" in capsys.readouterr().out
+
+
 def test_sweep_command_chunk_size_gives_the_same_results(tmp_path):
     # argparse hands --chunk-size over as a float ("1e4" is accepted); the engine must use it as a whole number
     for name, extra in (("default.nc", []), ("small.nc", ["--chunk-size", "8"])):
