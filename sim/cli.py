@@ -165,12 +165,15 @@ def _sweep(args) -> int:
 def _summary(ds, seconds: float) -> str:
     import numpy as np
 
-    reached = ds.settle_step.values >= 0
-    diverged = ds.diverged.values
+    done = ds.computed.values if "computed" in ds else np.ones(ds.settle_step.shape, bool)  # interrupted: finished
+    reached = (ds.settle_step.values >= 0) & done
+    diverged = ds.diverged.values & done
+    n_done = max(int(done.sum()), 1)
+    shares = f"reached tol {ds.attrs['tol']:g}: {reached.sum() / n_done:.1%}   diverged: {diverged.sum() / n_done:.1%}"
     lines = [
         f"{ds.attrs['method']}: {ds.settle_step.size:,} points x {ds.attrs['steps']} steps in {seconds:.1f} s "
         f"({ds.attrs['dtype']}, {ds.attrs['device_count']} {ds.attrs['platform']} device(s))",
-        f"  reached tol {ds.attrs['tol']:g}: {reached.mean():.1%}   diverged: {diverged.mean():.1%}",
+        f"  {shares}" if done.all() else f"  of the {done.sum():,} finished points: {shares}",
     ]
     if reached.any():
         steps = np.where(reached, ds.settle_step.values, np.iinfo(np.int32).max)

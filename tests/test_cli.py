@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim import cli, native, sweep
+from sim import cli, grid, native, sweep
 
 BASE = ["sweep", "momentum", "--eta", "0.1:1:4", "--beta", "0.5", "--spectrum", "0.05,5", "--steps", "400"]
 
@@ -94,6 +94,27 @@ def test_sweep_summary_says_when_the_state_underflowed(tmp_path, capsys):
     args = ["sweep", "gd", "--eta", "0.2499", "--sigma2", "2", "--steps", "100", "-o", str(tmp_path / "f.nc")]
     assert cli.main([*args, "--no-progress"]) == 0
     assert "measured contraction 0 (the state fell below float32's range)" in capsys.readouterr().out
+
+
+def test_interrupted_sweep_command_writes_and_summarizes_the_finished_points(tmp_path, capsys, monkeypatch):
+    calls = {"n": 0}
+    real = grid.Grid.values_at
+
+    def values_at(self, idx):  # a Ctrl-C while the 5th chunk's inputs are built (the 1st call sizes the outputs)
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(self, idx)
+
+    monkeypatch.setattr(grid.Grid, "values_at", values_at)
+    out = tmp_path / "part.nc"
+    args = ["sweep", "gd", "--eta", "0.1:0.9:40", "--sigma2", "1", "--steps", "200", "--chunk-size", "8"]
+    assert cli.main([*args, "-o", str(out), "--no-progress"]) == 130
+    ds = sweep.read(out)
+    done = ds.computed.values
+    assert ds.attrs["complete"] == 0 and 0 < done.sum() < done.size
+    # the shares are over the finished points only (every finished point here settles; unfinished ones hold zeros)
+    assert f"of the {done.sum()} finished points: reached tol 0.001: 100.0%" in capsys.readouterr().out
 
 
 def test_sweep_command_chunk_size_gives_the_same_results(tmp_path):
