@@ -1,16 +1,16 @@
 """Time to compute the Jacobian feature matrix Φ (n × P) of a one-hidden-layer ReLU net, by every method.
 
 Run from the repository root (``python benchmarks/jacobian_features.py``; ``--quick`` is a few-second smoke run).
-Like every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX initializes, so each CPU core
-is one JAX device and :func:`sim.features.feature_matrix` shards samples over them. It measures, in float32, for
-n ∈ {1e3, 1e4, 1e5} and widths 33 / 166 / 666 (P = 3·width + 1 ≈ 100 / 500 / 2000; one hidden layer, because the
+Like every entry point it calls :func:`sim.core.runtime.configure_cpu_devices` before JAX initializes, so each CPU core
+is one JAX device and :func:`sim.networks.features.feature_matrix` shards samples over them. It measures, in float32,
+for n ∈ {1e3, 1e4, 1e5} and widths 33 / 166 / 666 (P = 3·width + 1 ≈ 100 / 500 / 2000; one hidden layer, because the
 closed form needs one):
 
-1. ``sim.features.feature_matrix`` with ``method`` = ``"auto"`` (the default path), ``"reverse"`` (vmap of grad per
-   sample), ``"jacfwd"`` (forward mode over the batch: O(n·P·width), skipped above ``--jacfwd-max-work``) and
-   ``"analytic"`` (the closed form, the baseline every ratio is taken against). The first call (compile + run,
-   after clearing JAX's caches) is timed separately from ``--repeats`` warm calls: median, min and max. Every
-   method's Φ is checked against the analytic one (max absolute difference).
+1. ``sim.networks.features.feature_matrix`` with ``method`` = ``"auto"`` (the default path), ``"reverse"`` (vmap of grad
+   per sample), ``"jacfwd"`` (forward mode over the batch: O(n·P·width), skipped above ``--jacfwd-max-work``) and
+   ``"analytic"`` (the closed form, the baseline every ratio is taken against). The first call (compile + run, after
+   clearing JAX's caches) is timed separately from ``--repeats`` warm calls: median, min and max. Every method's Φ is
+   checked against the analytic one (max absolute difference).
 2. ``torch.func`` (``vmap`` of ``jacrev`` over a per-sample ``functional_call``), chunked like sim, when ``import
    torch`` works; otherwise the row records why it was skipped (torch is not a dependency of sim).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import Timed, write_results  # the sibling module of shared benchmark helpers
 
-from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
+from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
 DTYPE = "float32"
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def time_sim(method: str, params, x, repeats: int):
     """First call (caches cleared: compile + run) and warm calls of feature_matrix; returns (first_s, stats, phi)."""
     import jax
 
-    from sim import features
+    from sim.networks import features
 
     jax.clear_caches()
     features._sharded.cache_clear()
@@ -159,7 +159,8 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from sim import networks, targets
+    from sim.networks import data as targets
+    from sim.networks import mlp as networks
 
     prov = runtime.provenance()
     devices = jax.devices()

@@ -1,10 +1,10 @@
 """Throughput of the Monte Carlo engine on the scalar noisy-input problem, in trajectory-steps per second.
 
 Run from the repository root (``python benchmarks/mc_throughput.py``; ``--quick`` is a smoke run of a few seconds
-plus compilation). Like every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX starts, so
+plus compilation). Like every entry point it calls :func:`sim.core.runtime.configure_cpu_devices` before JAX starts, so
 each CPU core is one JAX device. Everything is float32. In one run it measures:
 
-1. ``sim.noisy_sgd.scalar`` end to end (progress off): N trajectories × T steps with the default estimator (mean,
+1. ``sim.noisy.scalar.scalar`` end to end (progress off): N trajectories × T steps with the default estimator (mean,
    variance, both CIs, histogram quantiles at ``--records`` recorded steps; the divergence check every step), the
    first call (compilation, caches cleared) timed apart from ``--repeats`` warm calls: median, min and max. Also the
    compiled chunk kernel alone on the same trajectories (no host reduction), to show what the reduction costs.
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
 
-from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
+from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
 DTYPE = "float32"
 PROBLEM = {"x": 1.0, "y": 1.0, "sigma": 0.5, "learning_rate": 0.3}  # stable: no run diverges, every step is work
@@ -77,8 +77,8 @@ def time_sim(n: int, steps: int, records: tuple[int, ...], chunk: int, block: in
     import jax
     import numpy as np
 
-    from sim import montecarlo as mc
-    from sim import noisy_sgd
+    from sim.noisy import engine as mc
+    from sim.noisy import scalar as noisy_sgd
 
     kw = {**PROBLEM, "steps": steps, "trajectories": n, "record_steps": records, "chunk_size": chunk, "block": block}
     kw["progress"] = False
@@ -211,7 +211,7 @@ def numpy_scalar(n: int, steps: int, records: tuple[int, ...], bound: float, qua
 
 
 def time_numpy(n: int, steps: int, records, repeats: int) -> tuple[dict, dict]:
-    from sim import montecarlo as mc
+    from sim.noisy import engine as mc
 
     result = numpy_scalar(n, steps, records, mc.DEFAULT_BOUND, mc.DEFAULT_QUANTILES)  # warm-up (page faults)
     times, load = repeat(lambda: numpy_scalar(n, steps, records, mc.DEFAULT_BOUND, mc.DEFAULT_QUANTILES), repeats)
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    from sim import montecarlo as mc
+    from sim.noisy import engine as mc
 
     chunk = args.chunk_size or mc.DEFAULT_CHUNK
     block = args.block or mc.DEFAULT_BLOCK

@@ -1,4 +1,4 @@
-"""The references ``sweep_throughput.py`` measures ``sim.sweep`` against, on the same grids.
+"""The references ``sweep_throughput.py`` measures ``sim.linear.sweep.engine`` against, on the same grids.
 
 * :func:`numpy_sweep`: the kernel's summaries with whole-array float32 NumPy ops (``out=`` buffers or textbook
   expressions), no early exit.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import Timed
 
-from sim import runtime
+from sim.core import runtime
 
 TIGHT_LOOP_SOURCE = Path(__file__).with_name("tight_loop.cc")
 
@@ -35,9 +35,9 @@ def numpy_sweep(
 ) -> dict:
     """The kernel's summaries for every point of ``coords`` with whole-array float32 NumPy ops, no early exit.
 
-    Same semantics as ``sim.kernel.chunk_summary``: e^2 = sum_i w_i^2 after every step, a running max, the last step
-    with e^2 >= tol^2; every ``block`` steps (and at the end) a point whose state norm^2 (params and velocity) is not
-    <= bound^2 is frozen at the previous check and its divergence step is this check's step. The contraction is
+    Same semantics as ``sim.linear.sweep.xla.chunk_summary``: e^2 = sum_i w_i^2 after every step, a running max, the
+    last step with e^2 >= tol^2; every ``block`` steps (and at the end) a point whose state norm^2 (params and velocity)
+    is not <= bound^2 is frozen at the previous check and its divergence step is this check's step. The contraction is
     measured over all ``steps`` (sim measures it up to the step where it stopped a settled point).
 
     ``naive=False`` writes every step with ``out=`` buffers (the faster, reported baseline); ``naive=True`` writes
@@ -53,7 +53,7 @@ def numpy_sweep(
         s = [coords["sigma2"]]
         x0 = [np.full(n, -1.0, f32)]
     else:
-        from sim.problems import from_spectrum
+        from sim.linear.problems import from_spectrum
 
         problem = from_spectrum(spectrum)
         s = [f32(v) for v in problem.spectrum]
@@ -250,7 +250,7 @@ def tight_loop_runner(lib, case: dict, grid, steps: int, n_points: int):
         h = (2 * coords["sigma2"][:n]).astype(f32)[None, :]
         x0 = np.full((1, n), -1.0, f32)
     else:
-        from sim.problems import from_spectrum
+        from sim.linear.problems import from_spectrum
 
         problem = from_spectrum(case["spectrum"])
         h = np.repeat((2 * problem.spectrum).astype(f32)[:, None], n, axis=1)

@@ -1,14 +1,15 @@
-"""Throughput of the sweep engine (``sim.sweep.sweep``) in grid-point-steps per second, against references.
+"""Throughput of the sweep engine (``sim.linear.sweep.engine.sweep``) in grid-point-steps per second, against
+references.
 
 Run from the repository root (``python benchmarks/sweep_throughput.py``; ``--quick`` is a < 30 s smoke run). Like
-every entry point it calls :func:`sim.runtime.configure_cpu_devices` before JAX initializes, so each CPU core is one
-JAX device. It measures, in float32:
+every entry point it calls :func:`sim.core.runtime.configure_cpu_devices` before JAX initializes, so each CPU core is
+one JAX device. It measures, in float32:
 
-1. ``sim.sweep.sweep`` (progress=False; on a CPU its time loop is compiled C++, see ``sim.native``) on three
-   problems, each on a "mixed" grid (converging, slow and diverging points, like a real sweep; the engine stops
-   points early once they have provably settled or diverged) and on a "dense" grid (tol so small that nothing
-   settles, learning rates in the stable-but-slow region so nothing diverges: every point runs every step, the
-   apples-to-apples case):
+1. ``sim.linear.sweep.engine.sweep`` (progress=False; on a CPU its time loop is compiled C++, see
+   ``sim.linear.sweep.native``) on three problems, each on a "mixed" grid (converging, slow and diverging points, like a
+   real sweep; the engine stops points early once they have provably settled or diverged) and on a "dense" grid (tol so
+   small that nothing settles, learning rates in the stable-but-slow region so nothing diverges: every point runs every
+   step, the apples-to-apples case):
      gd           learning_rate x sigma2 axis (1 mode per point)
      momentum     learning_rate x beta, spectrum [0.05, 5] (2 modes shared by every point)
      momentum     learning_rate x beta x a one-value sigma2 axis (1 mode per point)
@@ -46,10 +47,10 @@ from pathlib import Path
 from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
 from sweep_references import agreement, build_tight_loop, tight_loop_agreement, tight_loop_runner, time_numpy
 
-from sim import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
+from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
 DTYPE = "float32"
-BOUND = 1e10  # sim.sweep.DEFAULT_BOUND
+BOUND = 1e10  # sim.linear.sweep.engine.DEFAULT_BOUND
 DENSE_TOL = 1e-18  # no dense-grid error gets this small in 1000 steps (checked below), so nothing settles
 MIXED_TOL = 1e-3
 
@@ -135,7 +136,7 @@ def cases(points: int) -> list[dict]:
 
 
 def make_grid(axes: dict):
-    from sim.grid import Grid, parse_axis
+    from sim.core.grid import Grid, parse_axis
 
     return Grid(tuple(parse_axis(name, text) for name, text in axes.items()))
 
@@ -156,7 +157,7 @@ def time_sim(
 ):
     """Time sweep() on the case's grid: the first call (compile + run, compile cache cleared) and warm calls, each
     followed by ``between()`` (the reference timed in turn with sim, if any)."""
-    import sim.sweep
+    import sim.linear.sweep.engine
 
     kwargs = {"steps": steps, "tol": case["tol"], "dtype": DTYPE, "progress": False}
     if case["spectrum"] is not None:
@@ -165,17 +166,17 @@ def time_sim(
         kwargs["chunk_size"] = chunk_size
     if block is not None:
         kwargs["block"] = block
-    compiled_cache = getattr(sim.sweep, "_compiled", None)
+    compiled_cache = getattr(sim.linear.sweep.engine, "_compiled", None)
     if compiled_cache is not None and hasattr(compiled_cache, "cache_clear"):
         compiled_cache.cache_clear()  # so the first call includes compilation
     with Timed() as t:
-        ds = sim.sweep.sweep(case["method"], grid, **kwargs)
+        ds = sim.linear.sweep.engine.sweep(case["method"], grid, **kwargs)
     first = t.seconds
     warm = []
     with Timed() as all_warm:  # the load over all warm calls (per-call figures are too coarse for short calls)
         for _ in range(repeats):
             t0 = time.perf_counter()
-            ds = sim.sweep.sweep(case["method"], grid, **kwargs)
+            ds = sim.linear.sweep.engine.sweep(case["method"], grid, **kwargs)
             warm.append(time.perf_counter() - t0)
             if between is not None:
                 between()
@@ -421,7 +422,7 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    import sim.sweep
+    import sim.linear.sweep.engine
 
     devices = jax.devices()
     n_dev = len(devices)
@@ -449,7 +450,7 @@ def main(argv=None) -> int:
     if tight_skipped:
         print(f"tight loop skipped: {tight_skipped}", flush=True)
 
-    block = sim.sweep.DEFAULT_BLOCK
+    block = sim.linear.sweep.engine.DEFAULT_BLOCK
     measurements = []
     rows = []
     for case in cases(args.points):
@@ -506,7 +507,7 @@ def main(argv=None) -> int:
             "shape": list(grid.shape),
             "steps": args.steps,
             "devices": n_dev,
-            "chunk_size": sim.sweep.DEFAULT_CHUNK,
+            "chunk_size": sim.linear.sweep.engine.DEFAULT_CHUNK,
             "block": block,
             "loop": ds.attrs["loop"],
             "first_call_s": first,

@@ -1,7 +1,7 @@
 // The tight-loop reference of benchmarks/sweep_throughput.py: the sweep kernel's per-step work written as a plain
 // C++ loop, so that "what a tight in-cache loop can do" is measured on this machine rather than assumed.
 //
-// Per point and step, exactly what sim.kernel.chunk_summary does on a dense grid (no point settles or diverges):
+// Per point and step, exactly what sim.linear.sweep.xla.chunk_summary does on a dense grid (no point settles or diverges):
 // the update (GD: w -= lr (h w); EMA momentum: z = (1 - beta) z + beta (h w), w -= lr z; h = 2 sigma^2 per mode),
 // the squared error e2 = sum_i w_i^2, its running max, and the last step with e2 >= tol2. No early exit and no
 // divergence check (the kernel's are per block of steps, not per step).

@@ -1,6 +1,6 @@
 """sim: JAX-accelerated simulations of the optimization dynamics taught in deep learning theory courses.
 
-Every simulator has its closed form beside it (``sim.theory``), and the tests hold one against the other.
+Every simulator has its closed form beside it (``sim.linear.theory``), and the tests hold one against the other.
 
 Glossary (one name per concept; conversions are explicit functions):
 
@@ -18,49 +18,26 @@ name               meaning
                    w ← w − lr v. Same iterates as EMA with lr = η β, m = 1 − β (``ema_to_heavy_ball``).
 Distill            "Why Momentum Really Works" uses β_D = 1 − β, α = η β and λ_i = 2σ_i² (f = ½wᵀAw).
 ``tol``            ε, a relative error ‖w_t − w*‖ / ‖w*‖; runs start at w₀ = 0 (relative error 1).
-``sigma``          σ, the standard deviation of the Gaussian input noise in noisy-input SGD (``sim.noisy``,
-                   ``sim.noisy_sgd``): x̃ = x + N(0, σ²), per-sample loss ½(x̃ᵀw − y)² (with ½), so the mean
-                   factor is 1 − η(x² + σ²).
-``lam``            λ, the ridge weight in ‖y − Xw‖² + λ‖w‖² (``sim.ridge``). Noisy-input SGD on m points is
+``sigma``          σ, the standard deviation of the Gaussian input noise in noisy-input SGD
+                   (``sim.noisy.scalar_theory``, ``sim.noisy.scalar``): x̃ = x + N(0, σ²), per-sample loss ½(x̃ᵀw − y)²
+                   (with ½), so the mean factor is 1 − η(x² + σ²).
+``lam``            λ, the ridge weight in ‖y − Xw‖² + λ‖w‖² (``sim.regression.ridge``). Noisy-input SGD on m points is
                    ridge with λ = mσ² in this form (λ = σ² for the (1/m)-normalized objective).
-seed 004           early stopping (``sim.early_stopping``) uses J(w) = ½‖y − Fw‖² (with ½): GD's factor is
+seed 004           early stopping (``sim.regression.early_stopping``) uses J(w) = ½‖y − Fw‖² (with ½): GD's factor is
                    1 − (1 − ησ²)ᵗ, the same iteration as the no-½ convention at half the learning rate.
-MSE                networks (``sim.training``) train on the mean squared error (PyTorch's MSELoss, no ½);
+MSE                networks (``sim.networks.training``) train on the mean squared error (PyTorch's MSELoss, no ½);
                    gradient norms are Frobenius norms of each layer's weight gradient.
-``Φ``              the n × P Jacobian features ∂f(x_j)/∂θ (``sim.features``); empirical NTK Θ = ΦΦᵀ.
+``Φ``              the n × P Jacobian features ∂f(x_j)/∂θ (``sim.networks.features``); empirical NTK Θ = ΦΦᵀ.
 =================  ======================================================================================
 """
 
 __version__ = "0.1.0"
 
-from sim import (
-    dynamics,
-    early_stopping,
-    elbows,
-    experiments,
-    features,
-    grid,
-    init_scale,
-    kernel,
-    linearized,
-    montecarlo,
-    networks,
-    noisy,
-    noisy_sgd,
-    noisy_vector,
-    problems,
-    ridge,
-    runtime,
-    sweep,
-    targets,
-    theory,
-    training,
-    validate,
-)
-from sim.dynamics import Dynamics, State, gd, heavy_ball, momentum, nesterov
-from sim.grid import Axis, Grid, parse_axis
-from sim.problems import Problem, from_matrix, from_spectrum
-from sim.validate import InputError
+from sim import core, linear, networks, noisy, regression
+from sim.core.grid import Axis, Grid, parse_axis
+from sim.core.validate import InputError
+from sim.linear.dynamics import Dynamics, State, gd, heavy_ball, momentum, nesterov
+from sim.linear.problems import Problem, from_matrix, from_spectrum
 
 __all__ = [
     "Axis",
@@ -69,33 +46,16 @@ __all__ = [
     "InputError",
     "Problem",
     "State",
-    "dynamics",
-    "early_stopping",
-    "elbows",
-    "experiments",
-    "features",
+    "core",
     "from_matrix",
     "from_spectrum",
     "gd",
-    "grid",
     "heavy_ball",
-    "init_scale",
-    "kernel",
-    "linearized",
+    "linear",
     "momentum",
-    "montecarlo",
     "nesterov",
     "networks",
     "noisy",
-    "noisy_sgd",
-    "noisy_vector",
     "parse_axis",
-    "problems",
-    "ridge",
-    "runtime",
-    "sweep",
-    "targets",
-    "theory",
-    "training",
-    "validate",
+    "regression",
 ]

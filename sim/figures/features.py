@@ -1,0 +1,399 @@
+"""Local-linearization figures of the course experiments: features, singular values, principal features, elbows.
+
+Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out, from ``sim.networks.course``) and one
+``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no pyplot state) per figure, with their full and quick
+configurations at the top (``sim.figures.registry`` registers them).
+Parts I and II each feed two figures: their computation is memoized by configuration (the last two datasets are
+kept), so rendering both figures of a part runs the experiment once; a returned dataset may be shared, and no
+``plot_*`` or caller may mutate it.
+Conventions: MSE is the mean squared error (PyTorch's MSELoss); gradient norms are Frobenius norms of each layer's
+weight gradient of the full training MSE; Φ is the n × P Jacobian of the outputs on the training points, principal
+feature k is ψ_k(x) = Σ_p V_pk ∂f(x)/∂θ_p with the training V (REFERENCE §7). Diverged runs are frozen and flagged,
+so nothing plotted is NaN.
+
+References: EECS 182 Sp25 HW1 Q5 (Parts I and II), Sp25 HW0 Q5 (elbows).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from sim.figures.base import DIVERGED_COLOR, unit_colors
+from sim.networks import course as experiments
+
+PART1_FULL = {"widths": [10, 20, 40], "depths": [1, 2], "steps": 150_000, "learning_rate": 0.02, "batch_size": 40}
+PART1_QUICK = PART1_FULL | {"widths": [10], "steps": 3000}
+PART2_FULL = {"models": list(experiments.PART2_MODELS), "steps": 468, "n_train": 1500}
+PART2_QUICK = PART2_FULL | {"models": ["small", "large", "he", "he_mismatched"], "n_train": 300}
+MODEL_COLORS = {"shallow": "tab:green", "small": "tab:blue", "large": DIVERGED_COLOR, "he": "tab:purple"}
+MODEL_COLORS |= {"he_mismatched": "tab:orange"}
+PF_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+PF_SHOWN = 4  # principal features drawn per panel in the per-model figures (the experiments' default num_pf)
+PF_DEFINITION = (
+    r"$\psi_k(x)=\sum_p V_{pk}\,\partial f(x)/\partial\theta_p$ on a dense grid, with $V$ from the SVD "
+    r"$\Phi = U S V^\top$ of the $n \times P$ Jacobian on the training points (sign: largest $|\psi_k|$ positive)"
+)
+CACHE_SIZE = 2  # memoized Part I / Part II datasets (``sim figures`` renders a part's two figures in a row)
+# Sp25 HW1 Q5 Part II as published (REFERENCE §7): per-layer weight-gradient norms at init
+PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085, 0.31, 0.34, 0.40, 0.42]}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parts I and II feed two figures each: one computation per configuration
+
+
+def memoized(experiment, config: dict, *, progress: bool = True) -> xr.Dataset:
+    """``experiment(**config, progress=progress)``, remembered for the last ``CACHE_SIZE`` configurations.
+
+    The key is the experiment's name and the canonical JSON of ``config`` (sorted keys; ``progress`` is not part of
+    it). A hit returns the very same dataset: treat it as read-only.
+    """
+    key = json.dumps({"experiment": experiment.__name__, "config": config}, sort_keys=True)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    ds = experiment(**config, progress=progress)
+    if ds.attrs.get("complete", 1):  # an interrupted run is returned, never remembered
+        _CACHE[key] = ds
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return ds
+
+
+def clear_cache() -> None:
+    """Forget every memoized dataset (the next call recomputes)."""
+    _CACHE.clear()
+
+
+_CACHE: OrderedDict[str, xr.Dataset] = OrderedDict()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Part I: elbow nets on the kink target
+
+
+def compute_part1_features(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.networks.course.part1` (features, elbows, spectra of the elbow nets at init and trained), memoized."""
+    return memoized(experiments.part1, config, progress=progress)
+
+
+def plot_part1_features(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(17.0, 11.5), layout="constrained")
+    axes = fig.subplots(3, 4)
+    shallow = [m for m in ds.model.values if int(ds.depth.sel(model=m)) == 1] or list(ds.model.values)
+    m1 = shallow[0]
+    width = int(ds.width.sel(model=m1))
+    x = ds.x.values
+    kinks = ds.attrs["kinks"]
+    colors = unit_colors(width)
+    for col, (var, label) in enumerate(
+        (("feature_w", r"\partial f/\partial W^{(1)}_i"), ("feature_b", r"\partial f/\partial b_i"))
+    ):
+        for j, stage in enumerate(experiments.STAGES):
+            ax = axes[0, 2 * col + j]
+            curves = ds[var].sel(model=m1, stage=stage).values[:width]
+            for i in range(width):
+                ax.plot(x, curves[i], color=colors[i], lw=1.0)
+            _mark_kinks(ax, kinks)
+            ax.set(xlabel="x", title=f"${label}(x)$, {stage} ({m1}, one line per unit)")
+    ax = axes[1, 0]
+    ax.plot(ds.x_train.sel(model=m1), ds.y_train.sel(model=m1), ".", ms=2.5, color="0.6", label="training data")
+    ax.plot(x, ds.target, color="black", lw=1.2, label="target (kinks at k/10)")
+    for m, color in zip(ds.model.values, PF_COLORS, strict=False):
+        mse = float(ds.final_test_mse.sel(model=m))
+        ax.plot(
+            x, ds.prediction.sel(model=m, stage="trained"), color=color, lw=1.0, label=f"{m} trained, MSE {mse:.3g}"
+        )
+    ax.plot(x, ds.prediction.sel(model=m1, stage="init"), color=PF_COLORS[0], lw=0.8, ls="--", label=f"{m1} at init")
+    ax.set(
+        xlabel="x", ylabel="f(x)", title=f"fits after {ds.attrs['steps']} SGD steps (lr {ds.attrs['learning_rate']:g})"
+    )
+    ax.legend(fontsize=7)
+
+    ax = axes[1, 1]
+    steps = ds.step.values
+    pos = np.ma.masked_invalid(np.where(ds.elbow_defined.sel(model=m1).values, ds.elbows.sel(model=m1).values, np.inf))
+    for i in range(width):
+        ax.plot(steps, pos[:, i], color=colors[i], lw=1.0)
+    for k in kinks:
+        ax.axhline(k, color="0.3", lw=0.6, ls=":")
+    ax.set(xlabel="SGD step", ylabel=r"elbow $e_i=-b_i/W^{(1)}_i$", ylim=(-0.15, 1.15))
+    ax.set_title(f"elbows over training ({m1}); dotted: the target's kinks")
+
+    ax = axes[1, 2]
+    for m, color in zip(ds.model.values, PF_COLORS, strict=False):
+        for stage, ls in zip(experiments.STAGES, ("--", "-"), strict=True):
+            s = ds.singular_values.sel(model=m, stage=stage).values
+            n_params = int(ds.num_params.sel(model=m))
+            label = f"{m} (P = {n_params})" if stage == "trained" else None
+            ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-12), ls, color=color, marker=".", ms=3, label=label)
+    ax.set(xlabel="index k", ylabel=r"singular value $s_k$ of $\Phi$", ylim=(1e-3, None))
+    ax.set_title("top singular values: init dashed, trained solid")
+    ax.legend(fontsize=7)
+
+    m2 = [m for m in ds.model.values if int(ds.depth.sel(model=m)) > 1]
+    _principal_panel(axes[1, 3], ds, m1, "trained", kinks)
+    _principal_panel(axes[2, 0], ds, m1, "init", kinks)
+    if m2:
+        _principal_panel(axes[2, 1], ds, m2[-1], "trained", kinks)
+    else:
+        _missing(axes[2, 1], "no two-layer model in this run")
+    for ax, stage in zip(axes[2, 2:], experiments.STAGES, strict=True):
+        _scatter_panel(fig, ax, ds, m1, stage)
+    fig.suptitle(
+        "Part I (Sp25 HW1 Q5): features of the local linearization of elbow-initialized ReLU nets "
+        f"on the kink target (n = {ds.sizes['sample']}, batch {ds.attrs['batch_size']})"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Part II: depth, initialization and mismatched data
+
+
+def compute_part2_features(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.networks.course.part2` (shallow vs 4 × 20 nets with three inits, and mismatched data), memoized."""
+    return memoized(experiments.part2, config, progress=progress)
+
+
+def plot_part2_features(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(17.0, 11.5), layout="constrained")
+    axes = fig.subplots(3, 4)
+    models = list(ds.model.values)
+    for ax, stage in zip(axes[0, :2], experiments.STAGES, strict=True):
+        for m in models:
+            s = ds.singular_values.sel(model=m, stage=stage).values
+            tag = " (diverged: frozen at init)" if bool(ds.diverged.sel(model=m)) and stage == "trained" else ""
+            ax.semilogy(np.arange(1, s.size + 1), np.maximum(s, 1e-12), "-", marker=".", ms=3, color=MODEL_COLORS[m])
+            ax.lines[-1].set_label(m + tag)
+        n = ds.sizes["sample"]
+        ax.axhline(np.sqrt(n), color="0.4", lw=0.8, ls=":", label=rf"$\sqrt{{n}}={np.sqrt(n):.1f}$ (bias feature)")
+        ax.set(xlabel="index k", ylabel=r"singular value $s_k$ of $\Phi$", ylim=(1e-6, None))
+        ax.set_title(f"singular values of Φ, {stage}")
+        ax.legend(fontsize=7)
+
+    ax = axes[0, 2]
+    for m in models:
+        layers = int(ds.num_layers.sel(model=m))
+        g = ds.grad_norms.sel(model=m, stage="init").values[:layers]
+        ax.semilogy(np.arange(1, layers + 1), g, "o-", color=MODEL_COLORS[m], ms=4, label=m)
+        if m in PUBLISHED_GRAD_NORMS:
+            pub = PUBLISHED_GRAD_NORMS[m]
+            if len(pub) == layers:
+                ax.semilogy(np.arange(1, layers + 1), pub, "x", color="black", ms=6)
+            else:  # the published range for U(±3)
+                ax.fill_between([1, layers], pub[0], pub[1], color=MODEL_COLORS[m], alpha=0.15)
+    ax.plot([], [], "x", color="black", label="published (course run)")
+    ax.set(xlabel="layer (last = output)", ylabel=r"$\|\partial L/\partial W_l\|_F$ at init")
+    ax.set_title("per-layer weight-gradient norms at init (full training MSE)")
+    ax.legend(fontsize=7, loc="center right")
+
+    ax = axes[0, 3]
+    idx = np.arange(len(models))
+    mse = ds.final_test_mse.values
+    bars = ax.bar(idx, mse, color=[MODEL_COLORS[m] for m in models])
+    for i, m in enumerate(models):
+        if bool(ds.diverged.sel(model=m)):
+            bars[i].set_hatch("//")
+            step = int(ds.diverged_step.sel(model=m))
+            ax.text(
+                i,
+                0.5,
+                f"diverged\nat step {step}\n(frozen)",
+                ha="center",
+                va="center",
+                fontsize=7,
+                transform=ax.get_xaxis_transform(),
+                bbox={"fc": "white", "ec": "none", "alpha": 0.8},
+            )
+        pub = float(ds.published_test_mse.sel(model=m))
+        if np.isfinite(pub):
+            ax.plot(i, pub, "x", color="black", ms=7)
+    ax.plot([], [], "x", color="black", label="published test MSE")
+    ax.axhline(float(ds.constant_mse.values[0]), color="0.4", ls=":", label="constant predictor (training mean)")
+    ax.set(yscale="log", xticks=idx, ylabel="final test MSE")
+    ax.set_xticklabels(models, rotation=20, fontsize=8)
+    ax.set_title(f"test MSE after {ds.attrs['steps']} heavy-ball steps (m = {ds.attrs['momentum']:g})")
+    ax.legend(fontsize=7, loc="upper left")
+
+    panels = [("small", "init"), ("large", "init"), ("he", "init"), ("he", "trained")]
+    panels += [("shallow", "trained"), ("he_mismatched", "trained")]
+    for ax, (m, stage) in zip([*axes[1], *axes[2, 1:3]], panels, strict=True):
+        if m in models:
+            _principal_panel(ax, ds, m, stage, None)
+        else:
+            _missing(ax, f"model {m!r} not in this run")
+    ax = axes[2, 0]
+    x = ds.x.values
+    ax.plot(x, ds.target, color="black", lw=1.4, label="target Σ F_k sin(kπx)")
+    for m in models:
+        if not bool(ds.diverged.sel(model=m)):
+            ax.plot(x, ds.prediction.sel(model=m, stage="trained"), color=MODEL_COLORS[m], lw=1.0, label=m)
+    if "he_mismatched" in models:
+        lo, hi = experiments.PART2_MODELS["he_mismatched"]["train_interval"]
+        ax.axvspan(hi, x[-1], color="tab:orange", alpha=0.1, label="outside the mismatched training range")
+    ax.set(xlabel="x", ylabel="f(x)", title="trained predictions")
+    ax.legend(fontsize=7)
+    _scatter_panel(fig, axes[2, 3], ds, "he" if "he" in models else models[0], "trained")
+    fig.suptitle(
+        "Part II (Sp25 HW1 Q5): depth, initialization scale and mismatched data through the features of the local "
+        f"linearization (n = {ds.sizes['sample']}, batch {ds.attrs['batch_size']}, lr {ds.attrs['learning_rate']:g})"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per model: top principal features at init and trained, and the top singular values (Parts I and II)
+
+
+def plot_part1_principal(ds: xr.Dataset) -> MplFigure:
+    kinks = ds.attrs["kinks"]
+
+    def label(m):
+        d, w = int(ds.depth.sel(model=m)), int(ds.width.sel(model=m))
+        layers = f"{d} hidden layer{'s' if d > 1 else ''} of {w} units"
+        return f"{m}: {layers}, elbow init, P = {int(ds.num_params.sel(model=m))}; {_mse_note(ds, m)}"
+
+    def decorate(ax, m):
+        _mark_kinks(ax, kinks)
+        _shade_outside(ax, ds.x.values, ds.attrs["interval"], "0.5")
+
+    extra = [Line2D([], [], color="0.75", lw=0.8, ls=":", label="the target's kinks k/10")]
+    lo, hi = ds.attrs["interval"]
+    extra.append(Patch(color="0.5", alpha=0.15, label=f"x outside the training interval [{lo:g}, {hi:g}]"))
+    title = (
+        "Part I (Sp25 HW1 Q5), elbow-initialized ReLU nets on the kink target: top principal features and singular "
+        f"values of Φ at init and after {ds.attrs['steps']} SGD steps (lr {ds.attrs['learning_rate']:g}, "
+        f"batch {ds.attrs['batch_size']}, n = {ds.sizes['sample']})"
+    )
+    return _principal_rows(ds, title, label, decorate, extra)
+
+
+def plot_part2_principal(ds: xr.Dataset) -> MplFigure:
+    def label(m):
+        d, w, init = int(ds.depth.sel(model=m)), int(ds.width.sel(model=m)), str(ds.init.sel(model=m).values)
+        inits = {"pytorch": "PyTorch default init", "he_uniform": "He uniform, zero biases"}
+        text = f"{m}: {d} × {w}, " + inits.get(init, f"weights U(±{float(ds.scale.sel(model=m)):g}), zero biases")
+        lo, hi = _train_interval(ds, m)
+        if (lo, hi) != tuple(ds.attrs["interval"]):
+            text += f", trained on x ∈ [{lo:g}, {hi:g}]"
+        text += f", P = {int(ds.num_params.sel(model=m))}; {_mse_note(ds, m)}"
+        pub = float(ds.published_test_mse.sel(model=m)) if "published_test_mse" in ds else np.nan
+        if not np.isnan(pub):
+            text += f" (published {pub:g})" if np.isfinite(pub) else " (published NaN)"
+        return text
+
+    def decorate(ax, m):
+        mismatched = _train_interval(ds, m) != tuple(ds.attrs["interval"])
+        _shade_outside(ax, ds.x.values, _train_interval(ds, m), MODEL_COLORS["he_mismatched"] if mismatched else "0.5")
+
+    lo, hi = ds.attrs["interval"]
+    extra = [Patch(color="0.5", alpha=0.15, label=f"x outside the training interval [{lo:g}, {hi:g}]")]
+    if any(_train_interval(ds, m) != tuple(ds.attrs["interval"]) for m in ds.model.values):
+        extra.append(Patch(color=MODEL_COLORS["he_mismatched"], alpha=0.15, label="outside the mismatched interval"))
+    title = (
+        "Part II (Sp25 HW1 Q5), sum of sines: top principal features and singular values of Φ at init and after "
+        f"{ds.attrs['steps']} heavy-ball steps (m = {ds.attrs['momentum']:g}, lr {ds.attrs['learning_rate']:g}, "
+        f"batch {ds.attrs['batch_size']}, n = {ds.sizes['sample']})"
+    )
+    return _principal_rows(ds, title, label, decorate, extra)
+
+
+def _principal_rows(ds, title, label, decorate, extra_handles):
+    """One row per model: ψ_1..ψ_4 at init, the same trained, and the top singular values (init dashed)."""
+    models = list(ds.model.values)
+    k_shown = min(PF_SHOWN, ds.sizes["pf_index"])
+    colors = [PF_COLORS[k % len(PF_COLORS)] for k in range(k_shown)]
+    fig = MplFigure(figsize=(15.0, 0.9 + 2.9 * len(models)), layout="constrained")
+    key, *rows = fig.subfigures(len(models) + 1, 1, height_ratios=[0.3] + [2.9] * len(models))
+    handles = [Line2D([], [], color=c, lw=1.4, label=rf"$\psi_{k + 1}$") for k, c in enumerate(colors)]
+    handles += [Line2D([], [], color="0.45", ls="--", marker=".", label="singular values at init")]
+    handles += [Line2D([], [], color="black", marker=".", label=r"trained (colored: the $s_k$ of the drawn $\psi_k$)")]
+    key.legend(handles=handles + extra_handles, loc="center", ncols=len(handles) + len(extra_handles), frameon=False)
+    x = ds.x.values
+    for sub, m in zip(rows, models, strict=True):
+        sub.suptitle(label(m), x=0.005, ha="left", fontsize=10, fontweight="bold")
+        *feature_axes, ax_sv = sub.subplots(1, 3, width_ratios=[1.4, 1.4, 1.0])
+        frozen = bool(ds.diverged.sel(model=m))
+        for ax, stage in zip(feature_axes, experiments.STAGES, strict=True):
+            psi = ds.principal_features.sel(model=m, stage=stage).values
+            for k, color in enumerate(colors):
+                ax.plot(x, psi[k], color=color, lw=1.1)
+            decorate(ax, m)
+            ax.set_xlim(x[0], x[-1])
+            tag = f" (diverged at step {int(ds.diverged_step.sel(model=m))}: frozen at init)" if frozen else ""
+            ax.set(xlabel="x", title=f"top {k_shown} principal features, {stage}{tag if stage == 'trained' else ''}")
+        feature_axes[0].set_ylabel(r"$\psi_k(x)$")
+        for stage, ls, color in (("init", "--", "0.45"), ("trained", "-", "black")):
+            s = np.maximum(ds.singular_values.sel(model=m, stage=stage).values, 1e-12)  # zero padding
+            index = np.arange(1, s.size + 1)
+            ax_sv.semilogy(index, s, ls, color=color, lw=1.0, marker=".", ms=3)
+            ax_sv.scatter(index[:k_shown], s[:k_shown], c=colors, s=16, zorder=3, edgecolors="none")
+        ax_sv.set(xlabel="index k", ylabel=r"$s_k$", xticks=[1, 5, 10, 15, 20][: 1 + ds.sizes["sv_index"] // 5])
+        ax_sv.set_title(f"top {ds.sizes['sv_index']} singular values of Φ (init dashed)")
+    fig.suptitle(title + "\n" + PF_DEFINITION, fontsize=11)
+    return fig
+
+
+def _mse_note(ds, model):
+    note = f"final test MSE {float(ds.final_test_mse.sel(model=model)):.3g}"
+    if bool(ds.diverged.sel(model=model)):
+        note += f", DIVERGED at step {int(ds.diverged_step.sel(model=model))} (frozen at init)"
+    return note
+
+
+def _train_interval(ds, model):
+    """Training x-interval of ``model``: Part II's per-model interval, else the experiment's."""
+    if ds.attrs.get("experiment") == "part2" and model in experiments.PART2_MODELS:
+        return tuple(experiments.PART2_MODELS[model]["train_interval"])
+    return tuple(ds.attrs["interval"])
+
+
+def _shade_outside(ax, x, interval, color):
+    lo, hi = interval
+    for a, b in ((x[0], lo), (hi, x[-1])):
+        if b > a:
+            ax.axvspan(a, b, color=color, alpha=0.15, lw=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Shared drawing helpers
+
+
+def _mark_kinks(ax, kinks):
+    for k in kinks:
+        ax.axvline(k, color="0.75", lw=0.5, ls=":")
+
+
+def _principal_panel(ax, ds, model, stage, kinks):
+    psi = ds.principal_features.sel(model=model, stage=stage).values
+    s = ds.singular_values.sel(model=model, stage=stage).values
+    for k in range(psi.shape[0]):
+        ax.plot(ds.x, psi[k], color=PF_COLORS[k % len(PF_COLORS)], lw=1.1, label=rf"$\psi_{k + 1}$, $s={s[k]:.3g}$")
+    if kinks is not None:
+        _mark_kinks(ax, kinks)
+    tag = " (diverged: frozen)" if bool(ds.diverged.sel(model=model)) and stage == "trained" else ""
+    ax.set(xlabel="x", ylabel=r"$\psi_k(x)=\sum_p V_{pk}\,\partial f(x)/\partial\theta_p$")
+    ax.set_title(f"top principal features, {model}, {stage}{tag}")
+    ax.legend(fontsize=7)
+
+
+def _scatter_panel(fig, ax, ds, model, stage):
+    psi = ds.principal_train.sel(model=model, stage=stage).values
+    x = ds.x_train.sel(model=model).values
+    points = ax.scatter(psi[0], psi[1], c=x, s=5, cmap="viridis")
+    fig.colorbar(points, ax=ax, label="x")
+    ax.set(xlabel=r"$\psi_1(x_j)$", ylabel=r"$\psi_2(x_j)$")
+    ax.set_title(f"training points in the top-2 principal features ({model}, {stage})")
+
+
+def _missing(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_axis_off()

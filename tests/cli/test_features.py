@@ -1,0 +1,154 @@
+"""The ``sim features`` command: both course presets at --quick size and one tiny network write a readable netCDF
+file that agrees with the printed table (and, for the network, with ``sim.networks.course.model`` called directly);
+bad input is one line naming the parameter, exit status 2, before anything compiles and before any file is written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sim import cli
+from sim.networks import course as experiments
+from sim.networks import mlp as networks
+from sim.networks import training
+
+TINY = ["--depth", "2", "--width", "4", "--init", "he", "--n-train", "64", "--steps", "30"]
+
+
+def _read(path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    """The printed table's rows: model name → the remaining columns."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("model "))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("weight-gradient norms"):
+            break
+        name, *cols = line.split()
+        rows[name] = cols
+    return rows
+
+
+def _check_file_matches_table(ds: xr.Dataset, text: str, *, published: bool):
+    rows = _table(text)
+    assert list(rows) == [str(m) for m in ds.model.values]
+    for name, cols in rows.items():
+        m = ds.sel(model=name)
+        assert int(cols[0]) == int(m.num_params)
+        assert float(cols[1]) == pytest.approx(float(m.final_test_mse), rel=1e-3)
+        if published:
+            pub = float(m.published_test_mse)
+            assert (cols[2] == "NaN") if np.isinf(pub) else (float(cols[2]) == pytest.approx(pub))
+        assert float(cols[3 if published else 2]) == pytest.approx(float(m.constant_mse), rel=1e-3)
+        assert cols[4 if published else 3] == ("yes" if bool(m.diverged) else "no")
+    # one gradient-norm line per model, one number per layer
+    for name in rows:
+        (line,) = [ln for ln in text.splitlines() if ln.startswith(f"  {name} ") and "->" not in ln]
+        assert len(line.split()) - 1 == int(ds.num_layers.sel(model=name))
+
+
+def test_course_part2_quick(tmp_path, capsys):
+    out = tmp_path / "part2.nc"
+    assert cli.main(["features", "course-part2", "--quick", "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    ds = _read(out)
+    assert list(ds.model.values) == list(experiments.PART2_MODELS) and ds.sizes["sample"] == 300
+    _check_file_matches_table(ds, text, published=True)
+    assert _table(text)["large"][4] == "yes" and bool(ds.diverged.sel(model="large"))  # U(±3) diverges
+    assert not ds.diverged.sel(model=["shallow", "small", "he"]).any()
+    assert ds.diverged.dtype == bool and ds.attrs["preset"] == "course-part2" and ds.attrs["quick"] == 1
+    assert ds.attrs["command"] == f"sim features course-part2 --quick -o {out} --no-progress"
+    assert f"wrote {out}" in text
+
+
+def test_course_part1_quick_with_steps(tmp_path, capsys):
+    out = tmp_path / "part1.nc"
+    assert cli.main(["features", "course-part1", "--quick", "--steps", "500", "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    ds = _read(out)
+    assert list(ds.model.values) == ["1x10", "2x10"] and int(ds.attrs["steps"]) == 500 and int(ds.step[-1]) == 500
+    _check_file_matches_table(ds, text, published=False)
+    assert "published" not in text.splitlines()[1]
+    assert ds.elbows.shape[-1] == 10 and ds.elbow_defined.dtype == bool
+    np.testing.assert_allclose(ds.attrs["kinks"], experiments.KINKS)
+
+
+def test_one_network_agrees_with_the_experiment(tmp_path, capsys):
+    out = tmp_path / "net.nc"
+    extra = ["--zero-bias", "--target", "kinks", "--train-interval", "0,0.8", "--optimizer", "adam", "--lr", "0.01"]
+    extra += ["--batch-size", "16", "--checkpoint-every", "10", "--seed", "3"]
+    assert cli.main(["features", *TINY, *extra, "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    ds = _read(out)
+    _check_file_matches_table(ds, text, published=False)
+    kw = {"zero_bias": True, "target": "kinks", "train_interval": (0.0, 0.8), "optimizer": "adam"}
+    kw |= {"learning_rate": 0.01, "batch_size": 16, "n_train": 64, "steps": 30, "checkpoint_every": 10, "seed": 3}
+    ref = experiments.model(depth=2, width=4, init="he_uniform", **kw, progress=False)
+    assert list(ds.model.values) == ["2x4-he_uniform"] and list(ds.step.values) == [0, 10, 20, 30]
+    for name in ("final_test_mse", "singular_values", "grad_norms", "elbows", "elbow_defined", "diverged"):
+        np.testing.assert_array_equal(ds[name].values, ref[name].values, err_msg=name)
+    assert ds.attrs["optimizer"] == "adam" and ds.attrs["zero_bias"] == 1 and ds.attrs["target"] == "kinks"
+    assert ds.x_train.values.max() <= 0.8
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["features", "--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "sim features course-part2" in text and "he (= he_uniform)" in text
+
+
+BAD = [  # (arguments, parameter named in the error)
+    (["--depth", "0", "--width", "4", "--init", "he"], "depth"),
+    (["--depth", "2", "--width", "0", "--init", "he"], "width"),
+    (["--depth", "2.5", "--width", "4", "--init", "he"], "depth"),
+    (["--depth", "2", "--width", "4", "--init", "xavier"], "init"),
+    (["--depth", "2", "--width", "4", "--init", "uniform"], "scale"),
+    (["--depth", "2", "--width", "4", "--init", "he", "--scale", "1"], "scale"),
+    (["--depth", "2", "--width", "4"], "init"),
+    (["--width", "4", "--init", "he"], "depth"),
+    ([*TINY, "--lr", "0"], "learning_rate"),
+    ([*TINY, "--lr=-0.1"], "learning_rate"),
+    ([*TINY, "--lr", "nan"], "learning_rate"),
+    ([*TINY, "--batch-size", "65"], "batch_size"),
+    ([*TINY, "--momentum", "1"], "momentum"),
+    ([*TINY, "--steps", "0"], "steps"),
+    ([*TINY, "--checkpoint-every", "0"], "checkpoint_every"),
+    ([*TINY, "--seed=-1"], "seed"),
+    ([*TINY, "--train-interval", "1,0"], "train_interval"),
+    ([*TINY, "--train-interval", "0"], "train_interval"),
+    ([*TINY, "--train-interval", "a,b"], "train_interval"),
+    ([*TINY, "--target", "cubic"], "target"),
+    ([*TINY, "--optimizer", "rmsprop"], "optimizer"),
+    ([*TINY, "--quick"], "quick"),
+    (["course-part3"], "preset"),
+    (["course-part2", "--depth", "4"], "depth"),
+    (["course-part1", "--lr", "0.1"], "learning_rate"),
+    (["course-part2", "--steps", "0"], "steps"),
+]
+
+
+@pytest.mark.parametrize(("argv", "param"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_naming_the_parameter(argv, param, tmp_path, capsys, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(networks, "_init", no_compile)
+    monkeypatch.setattr(training, "_compiled", no_compile)
+    code = cli.main(["features", *argv, "-o", str(tmp_path / "out.nc")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"sim features: error: {param}:"), err
+    assert not (tmp_path / "out.nc").exists()
+
+
+@pytest.mark.parametrize("output", ["/nonexistent-dir/x.nc", "."])
+def test_unwritable_output(output, capsys):
+    assert cli.main(["features", *TINY, "-o", output]) == 2
+    assert capsys.readouterr().err.startswith("sim features: error: output:")
