@@ -19,7 +19,7 @@ name               meaning
 Distill            "Why Momentum Really Works" uses β_D = 1 − β, α = η β and λ_i = 2σ_i² (f = ½wᵀAw).
 ``tol``            ε, a relative error ‖w_t − w*‖ / ‖w*‖; runs start at w₀ = 0 (relative error 1).
 ``sigma``          σ, the standard deviation of the Gaussian input noise in noisy-input SGD
-                   (``sim.noisy.scalar_theory``, ``sim.noisy.scalar``): x̃ = x + N(0, σ²), per-sample loss ½(x̃ᵀw − y)²
+                   (``sim.noisy.scalar``, ``sim.noisy.scalar``): x̃ = x + N(0, σ²), per-sample loss ½(x̃ᵀw − y)²
                    (with ½), so the mean factor is 1 − η(x² + σ²).
 ``lam``            λ, the ridge weight in ‖y − Xw‖² + λ‖w‖² (``sim.regression.ridge``). Noisy-input SGD on m points is
                    ridge with λ = mσ² in this form (λ = σ² for the (1/m)-normalized objective).

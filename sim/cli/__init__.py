@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    fig = sub.add_parser("figures", help="regenerate the figures (PNG) on the CPU")
+    fig = sub.add_parser("figures", help="regenerate the registry (PNG) on the CPU")
     fig.add_argument("--only", action="append", metavar="NAME", help="render only this figure (repeatable)")
     fig.add_argument("--quick", action="store_true", help="tiny sizes: seconds instead of minutes")
     fig.add_argument("--outdir", default="figures", help="output directory (default figures/)")
@@ -191,14 +191,14 @@ def _summary(ds, seconds: float) -> str:
 
 
 def _figures(args) -> int:
-    from sim.figures import registry as figures
+    from sim.figures import registry
 
     if args.list:
-        for name, fig in figures.FIGURES.items():
+        for name, fig in registry.FIGURES.items():
             print(f"{name:28s} {fig.filename}")
         return 0
     start = time.perf_counter()
-    paths = figures.render(args.only, quick=args.quick, outdir=args.outdir)
+    paths = registry.render(args.only, quick=args.quick, outdir=args.outdir)
     for p in paths:
         print(f"wrote {p}")
     print(f"{len(paths)} figure(s) in {time.perf_counter() - start:.1f} s")

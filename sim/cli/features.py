@@ -103,7 +103,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from sim.networks import course as experiments  # import JAX only after the sim command has configured the devices
-    from sim.networks import mlp as networks
+    from sim.networks import mlp
 
     preset = args.preset
     if preset is not None and preset not in PRESETS:
@@ -123,8 +123,8 @@ def run(args) -> int:
                 raise InputError(name, "is required without a PRESET, e.g. --depth 4 --width 20 --init he")
         kw = given | steps
         kw["init"] = INIT_ALIASES.get(kw["init"], kw["init"])
-        if kw["init"] not in networks.INITS:
-            raise InputError("init", f"must be one of {(*networks.INITS, *INIT_ALIASES)}, got {given['init']!r}")
+        if kw["init"] not in mlp.INITS:
+            raise InputError("init", f"must be one of {(*mlp.INITS, *INIT_ALIASES)}, got {given['init']!r}")
         if "train_interval" in kw:
             kw["train_interval"] = parse_number_list("train_interval", kw["train_interval"])
         fn = experiments.model

@@ -18,7 +18,7 @@ from sim.core.validate import check_writable
 COMMON_EPILOG = """\
 conventions: per-sample loss l = 1/2 (x~ w - y)^2 with x~ = x + N(0, sigma^2) drawn fresh at every use; w0 = 0.
   The mean of w_t follows GD on the ridge objective with lambda = sigma^2 (1/m-normalized); the second moment
-  has its own, stricter threshold (sim.noisy.scalar_theory).
+  has its own, stricter threshold (sim.noisy.scalar).
 """
 
 EPILOGS = {
@@ -87,7 +87,7 @@ def _problem_parser(kinds, name: str, help_text: str) -> argparse.ArgumentParser
 def run(args) -> int:
     import jax
 
-    from sim.noisy import engine as montecarlo
+    from sim.noisy import engine
 
     check_writable(args.output)
     if args.x64:
@@ -104,7 +104,7 @@ def run(args) -> int:
     start = time.perf_counter()
     ds, lines = {"scalar": _scalar, "sweep": _sweep, "vector": _vector}[args.kind](args, common)
     ds.attrs["command"] = shlex.join(["sim", *args.argv])
-    montecarlo.write(ds, args.output)
+    engine.write(ds, args.output)
     print(
         f"mc {args.kind}: {time.perf_counter() - start:.1f} s ({common['dtype']}, {ds.attrs['device_count']} device(s))"
     )
@@ -118,10 +118,10 @@ def run(args) -> int:
 
 def _scalar(args, common):
     from sim.core.validate import check_int
-    from sim.noisy import scalar as noisy_sgd
+    from sim.noisy import scalar
 
     paths = check_int("paths", args.paths, minimum=0)
-    ds = noisy_sgd.scalar(
+    ds = scalar.scalar(
         x=args.x, y=args.y, sigma=args.sigma, learning_rate=args.learning_rate, sample_paths=paths, **common
     )
     last = ds.isel(step=-1)
@@ -148,14 +148,14 @@ def _sweep(args, common):
     import numpy as np
 
     from sim.core import grid
-    from sim.noisy import scalar as noisy_sgd
+    from sim.noisy import scalar
 
     axes = [grid.parse_axis("learning_rate", args.learning_rate), grid.parse_axis("sigma", args.sigma)]
     x_axis = grid.parse_axis("x", args.x)
     kwargs = {"x": float(x_axis.values[0])} if len(x_axis) == 1 else {}
     if len(x_axis) > 1:
         axes.append(x_axis)
-    ds = noisy_sgd.scalar_sweep(grid.Grid(tuple(axes)), y=args.y, **common, **kwargs)
+    ds = scalar.scalar_sweep(grid.Grid(tuple(axes)), y=args.y, **common, **kwargs)
     lines = []
     for flag, theory in (("mean_converges", "theory_mean_converges"), ("variance_bounded", "theory_variance_bounded")):
         agree = np.mean(ds[flag].values == ds[theory].values)
@@ -170,14 +170,14 @@ def _vector(args, common):
 
     from sim.core.validate import check_int
     from sim.noisy import vector as noisy_vector
-    from sim.regression import designs as datasets
+    from sim.regression import designs
 
     if args.data is not None:
-        x, y = datasets.load_data(args.data)
+        x, y = designs.load_data(args.data)
     else:
         m = check_int("points", args.points, minimum=1)
         n = check_int("dim", args.dim, minimum=1)
-        x, y = datasets.synthetic_problem(shape=(m, n), seed=common["seed"])
+        x, y = designs.synthetic_problem(shape=(m, n), seed=common["seed"])
     ds = noisy_vector.vector(
         x, y, sigma=args.sigma, learning_rate=args.learning_rate, batch_size=args.batch_size, decay=args.decay, **common
     )

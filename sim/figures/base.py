@@ -1,14 +1,17 @@
-"""Shared figure style, byte-stable saving and drawing helpers for the figure modules (``sim.figures_*``).
+"""What every figure module shares: the :class:`Figure` record, a fixed style, byte-stable saving, drawing helpers.
 
-Contract: :func:`fixed_style` gives matplotlib's defaults plus :data:`STYLE` whatever the user's matplotlibrc says,
-and :func:`save` writes a PNG without metadata (no matplotlib version, no timestamp), so a figure drawn twice has
-identical bytes. The constants name the seeds' worked example (EECS 182 Sp23 HW2 Q1–Q2): spectrum σ² ∈ {5, 0.05},
-tolerance ε = 10⁻³, momentum example β = 0.1. The heat-map helpers take log-spaced sweep coordinates.
+Contract: each topic module (``sim.figures.gd``, ``.momentum``, …) defines ``FIGURES``, a dict of :class:`Figure`
+records naming its compute and plot functions and its full and quick configurations. :func:`fixed_style` gives
+matplotlib's defaults plus :data:`STYLE` whatever the user's matplotlibrc says, and :func:`save` writes a PNG without
+metadata (no matplotlib version, no timestamp), so a figure drawn twice has identical bytes. The heat-map helpers
+take log-spaced sweep coordinates.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import matplotlib
@@ -21,9 +24,6 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 
 DPI = 150
-TOL = 1e-3
-SPECTRUM = (5.0, 0.05)  # the seeds' worked example: σ_ℓ² = 5, σ_s² = 0.05
-EXAMPLE_BETA = 0.1  # the seeds' momentum example (Sp23 HW2 Q2 (g)): optimal interval [0.2633, 3.797]
 QUICK_CHUNK = 256  # points per device per call at quick size: a padded default chunk would cost more than the grid
 STYLE = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 10, "legend.fontsize": 8}
 NOT_REACHED_COLOR = "#c9c9c9"
@@ -33,6 +33,33 @@ THIN_HALO = [patheffects.withStroke(linewidth=1.6, foreground="0.25")]
 DOTS = {"ls": "none", "marker": "o", "ms": 3.2, "mfc": "none", "mew": 0.8}
 STAR = {"ls": "none", "marker": "*", "ms": 12, "color": "gold", "mec": "black", "mew": 0.6}
 NOTE = {"fontsize": 7.5, "va": "bottom"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One figure: its output file, its configuration at each size, how its data is computed and drawn.
+
+    Attributes:
+      filename: the PNG's name inside the output folder.
+      summary: one line saying what it shows (also written to ``provenance.json``).
+      full: keyword arguments of ``compute_fn`` at full size.
+      quick: the same at smoke-test size (seconds).
+      compute_fn: ``compute_fn(**config, progress=...) -> xarray.Dataset``.
+      plot: ``plot(data) -> matplotlib.figure.Figure``.
+    """
+
+    filename: str
+    summary: str
+    full: Mapping
+    quick: Mapping
+    compute_fn: Callable[..., xr.Dataset]
+    plot: Callable[[xr.Dataset], MplFigure]
+
+    def config(self, quick: bool = False) -> dict:
+        return dict(self.quick if quick else self.full)
+
+    def compute(self, quick: bool = False, *, progress: bool = True) -> xr.Dataset:
+        return self.compute_fn(**self.config(quick), progress=progress)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,20 @@ import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
 from sim.core.grid import Grid, parse_axis
-from sim.figures.base import DIVERGED_COLOR, DOTS, HALO, NOTE, STAR, THIN_HALO, log_limits, steps_heatmap
+from sim.figures.base import (
+    DIVERGED_COLOR,
+    DOTS,
+    HALO,
+    NOTE,
+    QUICK_CHUNK,
+    STAR,
+    THIN_HALO,
+    Figure,
+    log_limits,
+    steps_heatmap,
+)
 from sim.linear import theory
+from sim.linear.problems import COURSE_SPECTRUM, COURSE_TOL
 from sim.linear.sweep.engine import DEFAULT_CHUNK, sweep
 
 # --------------------------------------------------------------------------------------------------------------
@@ -25,34 +37,38 @@ from sim.linear.sweep.engine import DEFAULT_CHUNK, sweep
 
 
 def compute_gd_rate_vs_lr(
-    *, spectrum, lr_max, num, steps, tol, chunk_size=DEFAULT_CHUNK, theory_points=2001, progress=True
+    *, spectrum, learning_rate_max, num, steps, tol, chunk_size=DEFAULT_CHUNK, theory_points=2001, progress=True
 ) -> xr.Dataset:
-    """Closed-form mode factors, rate and asymptotic steps of GD on ``spectrum`` over η ∈ [0, lr_max], and a
+    """Closed-form mode factors, rate and asymptotic steps of GD on ``spectrum`` over η ∈ [0, learning_rate_max], and a
     sweep at ``num`` evenly spaced η plus η* (measured contraction and settle steps)."""
     spec = np.asarray(spectrum, dtype=np.float64)
-    eta = np.linspace(0.0, lr_max, theory_points)
+    eta = np.linspace(0.0, learning_rate_max, theory_points)
     with jax.enable_x64():
         eta_star = float(theory.gd_optimal_lr(spec))
         rate = np.asarray(theory.gd_rate(eta, spec))
         curves = {
-            "factor": (("mode", "eta"), np.asarray(theory.gd_factor(eta[None, :], spec[:, None]))),
-            "theory_rate": ("eta", rate),
-            "theory_steps": ("eta", np.asarray(theory.steps_to_tolerance(rate, tol))),
+            "factor": (("mode", "learning_rate_theory"), np.asarray(theory.gd_factor(eta[None, :], spec[:, None]))),
+            "theory_rate": ("learning_rate_theory", rate),
+            "theory_steps": ("learning_rate_theory", np.asarray(theory.steps_to_tolerance(rate, tol))),
         }
-        attrs = {"eta_star": eta_star, "eta_stable": float(theory.gd_stable_lr(spec))}
+        attrs = {"optimum_learning_rate": eta_star, "stable_learning_rate": float(theory.gd_stable_lr(spec))}
         attrs["rate_star"] = float(theory.gd_optimal_rate(spec))
-    lrs = np.union1d(np.linspace(lr_max / num, lr_max, num), [eta_star])
+    lrs = np.union1d(np.linspace(learning_rate_max / num, learning_rate_max, num), [eta_star])
     axis = parse_axis("learning_rate", ",".join(f"{v:.17g}" for v in lrs))
     ds = sweep("gd", Grid((axis,)), steps=steps, tol=tol, spectrum=spec, chunk_size=chunk_size, progress=progress)
-    ds = ds.assign_coords(eta=eta, mode=np.arange(spec.size)).assign({**curves, "mode_sigma2": ("mode", spec)})
+    ds = ds.assign_coords(learning_rate_theory=eta, mode=np.arange(spec.size)).assign(
+        {**curves, "mode_sigma2": ("mode", spec)}
+    )
     return ds.assign_attrs(attrs)
 
 
 def plot_gd_rate_vs_lr(ds: xr.Dataset) -> MplFigure:
     fig = MplFigure(figsize=(15.0, 4.6), layout="constrained")
     ax, zoom, ax2 = fig.subplots(1, 3, width_ratios=(1.25, 0.8, 1.1))
-    eta_star, eta_stable, rate_star, tol = (ds.attrs[k] for k in ("eta_star", "eta_stable", "rate_star", "tol"))
-    eta, lr, contraction = ds.eta.values, ds.learning_rate.values, ds.contraction.values
+    eta_star, eta_stable, rate_star, tol = (
+        ds.attrs[k] for k in ("optimum_learning_rate", "stable_learning_rate", "rate_star", "tol")
+    )
+    eta, lr, contraction = ds.learning_rate_theory.values, ds.learning_rate.values, ds.contraction.values
     ok = ~ds.diverged.values
     spec = ", ".join(f"{v:g}" for v in ds.mode_sigma2.values)
     for a in (ax, zoom):
@@ -142,3 +158,30 @@ def plot_gd_steps_heatmap(ds: xr.Dataset) -> MplFigure:
     ax.set_title(f"{title}\nfloat32 sweep, {shape} points, T = {ds.attrs['steps']} steps")
     fig.legend(handles=[stab, fast, iso, *handles], loc="outside lower center", ncols=2)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registered figures (``sim.figures.registry`` collects them)
+
+_GD_RATE = {"spectrum": list(COURSE_SPECTRUM), "learning_rate_max": 0.24, "steps": 40000, "tol": COURSE_TOL}
+_STEPS = {"steps": 20000, "tol": COURSE_TOL}
+FIGURES = {
+    "gd_rate_vs_lr": Figure(
+        filename="gd_rate_vs_lr.png",
+        summary="GD mode factors |1 - 2 eta sigma2| and rate vs eta on sigma2 in {5, 0.05} (the seeds' Figure 1), "
+        "with the simulated contraction and steps to tolerance",
+        full=_GD_RATE | {"num": 96},
+        quick=_GD_RATE | {"num": 24, "chunk_size": QUICK_CHUNK},
+        compute_fn=compute_gd_rate_vs_lr,
+        plot=plot_gd_rate_vs_lr,
+    ),
+    "gd_steps_heatmap": Figure(
+        filename="gd_steps_heatmap.png",
+        summary="GD steps to tolerance over (eta, sigma2), one mode per point, with the stability limit "
+        "eta = 1/sigma2, the fastest eta = 1/(2 sigma2) and closed-form iso-step curves",
+        full=_STEPS | {"learning_rate": "log:1e-3:10:401", "sigma2": "log:1e-2:1e2:401"},
+        quick=_STEPS | {"learning_rate": "log:1e-3:10:41", "sigma2": "log:1e-2:1e2:41", "chunk_size": QUICK_CHUNK},
+        compute_fn=compute_gd_steps_heatmap,
+        plot=plot_gd_steps_heatmap,
+    ),
+}

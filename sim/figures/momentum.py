@@ -26,16 +26,9 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 
 from sim.core.grid import Grid, list_axis, parse_axis
-from sim.figures.base import (
-    DIVERGED_COLOR,
-    DOTS,
-    EXAMPLE_BETA,
-    HALO,
-    STAR,
-    log_edges,
-    log_limits,
-)
+from sim.figures.base import DIVERGED_COLOR, DOTS, HALO, QUICK_CHUNK, STAR, Figure, log_edges, log_limits
 from sim.linear import dynamics, theory
+from sim.linear.problems import COURSE_BETA, COURSE_SPECTRUM, COURSE_TOL
 from sim.linear.sweep.engine import DEFAULT_CHUNK, sweep
 
 # --------------------------------------------------------------------------------------------------------------
@@ -110,39 +103,41 @@ def _measured_rate(x: np.ndarray) -> np.ndarray:
 
 
 def compute_momentum_eigenvalues(
-    *, beta, sigma2, lr_min, lr_max, num, zoom, num_zoom, steps, progress=True
+    *, beta, sigma2, learning_rate_min, learning_rate_max, num, zoom, num_zoom, steps, progress=True
 ) -> xr.Dataset:
     """Eigenvalues of the closed-form R and of the Jacobian of the simulator's own step (``theory.
-    transition_matrix``) at ``num`` log-spaced η in [lr_min, lr_max] plus ``num_zoom`` evenly spaced η in ``zoom``,
-    the regime of each, and the growth rate measured from a ``steps``-step float64 run of
+    transition_matrix``) at ``num`` log-spaced η in [learning_rate_min, learning_rate_max] plus ``num_zoom`` evenly
+    spaced η in ``zoom``, the regime of each, and the growth rate measured from a ``steps``-step float64 run of
     ``sim.linear.dynamics.momentum`` on the mode."""
     del progress  # nothing slow to report
-    eta = np.union1d(np.geomspace(lr_min, lr_max, num), np.linspace(*zoom, num_zoom))
+    eta = np.union1d(np.geomspace(learning_rate_min, learning_rate_max, num), np.linspace(*zoom, num_zoom))
     eig = _eigenvalues(eta, beta, sigma2)
     with jax.enable_x64(True):
         lo, hi = (float(v) for v in theory.momentum_repeated_root_lrs(beta, sigma2))
         stable = float(theory.momentum_stable_lr(beta, sigma2))
         jac = jax.vmap(lambda lr: theory.transition_matrix(dynamics.momentum(lr, beta), sigma2))(jnp.asarray(eta))
     jac_eig = np.sort_complex(np.linalg.eigvals(np.asarray(jac)))
-    dims = ("eta", "root")
+    dims = ("learning_rate", "root")
     data = {
         "eig_real": (dims, eig.real),
         "eig_imag": (dims, eig.imag),
         "jacobian_eig_real": (dims, jac_eig.real),
         "jacobian_eig_imag": (dims, jac_eig.imag),
-        "radius": ("eta", _radius(eta, beta, sigma2)),
-        "regime": ("eta", _regime(eta, beta, sigma2)),
-        "measured_rate": ("eta", _measured_rate(_iterates(eta, beta, sigma2, steps))),
+        "radius": ("learning_rate", _radius(eta, beta, sigma2)),
+        "regime": ("learning_rate", _regime(eta, beta, sigma2)),
+        "measured_rate": ("learning_rate", _measured_rate(_iterates(eta, beta, sigma2, steps))),
     }
     attrs = {"beta": beta, "sigma2": sigma2, "repeated_root_lrs": [lo, hi], "stable_lr": stable, "zoom": list(zoom)}
-    return xr.Dataset(data, coords={"eta": eta, "root": [0, 1]}, attrs={**attrs, "steps": steps, "dtype": "float64"})
+    return xr.Dataset(
+        data, coords={"learning_rate": eta, "root": [0, 1]}, attrs={**attrs, "steps": steps, "dtype": "float64"}
+    )
 
 
 def plot_momentum_eigenvalues(ds: xr.Dataset) -> MplFigure:
     fig = MplFigure(figsize=(15.0, 6.0), layout="constrained")
     ax, ax2, ax3 = fig.subplots(1, 3, width_ratios=(1.0, 0.8, 0.4))
     beta, s2, (lo, hi), stable = (ds.attrs[k] for k in ("beta", "sigma2", "repeated_root_lrs", "stable_lr"))
-    eta, r = ds.eta.values, np.sqrt(1 - beta)
+    eta, r = ds.learning_rate.values, np.sqrt(1 - beta)
     norm = LogNorm(eta[0], eta[-1])
     circle = np.linspace(0, 2 * np.pi, 721)
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
@@ -361,7 +356,7 @@ def compute_momentum_phase_spectrum(
     curves["best_lo"] = ("beta_theory", np.where(best_lo <= best_hi, best_lo, np.nan))
     curves["best_hi"] = ("beta_theory", np.where(best_lo <= best_hi, best_hi, np.nan))
     opt_lr, opt_beta, opt_rate = theory.momentum_optimum([sigma2_min, sigma2_max])
-    slices = np.array([opt_beta, EXAMPLE_BETA])
+    slices = np.array([opt_beta, COURSE_BETA])
     grid = Grid((parse_axis("learning_rate", sim_learning_rate), list_axis("beta", slices)))
     modes = np.geomspace(sigma2_min, sigma2_max, sim_modes)
     sim = sweep("momentum", grid, steps=steps, tol=tol, spectrum=modes, chunk_size=chunk_size, progress=progress)
@@ -370,16 +365,16 @@ def compute_momentum_phase_spectrum(
     for s2 in dense:
         slice_radius = np.maximum(slice_radius, _radius(line[:, None], slices[None, :], s2))
     data = {
-        "radius": (("eta", "beta"), radius),
-        "endpoint_radius": (("eta", "beta"), endpoints),
+        "radius": (("learning_rate", "beta"), radius),
+        "endpoint_radius": (("learning_rate", "beta"), endpoints),
         **curves,
-        "slice_radius": (("eta_line", "slice_beta"), slice_radius),
-        "sim_contraction": (("sim_eta", "slice_beta"), sim.contraction.values),
-        "sim_rate": (("sim_eta", "slice_beta"), sim.rate.values),
-        "sim_diverged": (("sim_eta", "slice_beta"), sim.diverged.values),
+        "slice_radius": (("learning_rate_line", "slice_beta"), slice_radius),
+        "sim_contraction": (("sim_learning_rate", "slice_beta"), sim.contraction.values),
+        "sim_rate": (("sim_learning_rate", "slice_beta"), sim.rate.values),
+        "sim_diverged": (("sim_learning_rate", "slice_beta"), sim.diverged.values),
     }
-    coords = {"eta": eta, "beta": beta, "beta_theory": b, "eta_line": line, "slice_beta": slices}
-    coords["sim_eta"] = sim.learning_rate.values
+    coords = {"learning_rate": eta, "beta": beta, "beta_theory": b, "learning_rate_line": line, "slice_beta": slices}
+    coords["sim_learning_rate"] = sim.learning_rate.values
     attrs = {k: sim.attrs[k] for k in ("steps", "tol", "dtype", "chunk_size", "block", "divergence_bound")}
     attrs.update(sigma2_min=sigma2_min, sigma2_max=sigma2_max, num_sigma2=num_sigma2, sim_modes=sim_modes)
     attrs.update(optimum_learning_rate=opt_lr, optimum_beta=opt_beta, optimum_rate=opt_rate)
@@ -389,7 +384,7 @@ def compute_momentum_phase_spectrum(
 def plot_momentum_phase_spectrum(ds: xr.Dataset) -> MplFigure:
     fig = MplFigure(figsize=(15.0, 6.8), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=(1.15, 1.0))
-    eta, beta, b = ds.eta.values, ds.beta.values, ds.beta_theory.values
+    eta, beta, b = ds.learning_rate.values, ds.beta.values, ds.beta_theory.values
     smin, smax = ds.attrs["sigma2_min"], ds.attrs["sigma2_max"]
     opt_lr, opt_beta, opt_rate = (ds.attrs[k] for k in ("optimum_learning_rate", "optimum_beta", "optimum_rate"))
     cmap = matplotlib.colormaps["viridis"].with_extremes(over="black")
@@ -421,7 +416,7 @@ def plot_momentum_phase_spectrum(ds: xr.Dataset) -> MplFigure:
     )
     fig.legend(handles=[*handles, band, star], loc="outside lower left", ncols=2, fontsize=7.5)
 
-    line, sim_eta = ds.eta_line.values, ds.sim_eta.values
+    line, sim_eta = ds.learning_rate_line.values, ds.sim_learning_rate.values
     for k, (bs, color) in enumerate(zip(ds.slice_beta.values, ("tab:blue", "tab:green"), strict=True)):
         ax2.plot(
             line, ds.slice_radius[:, k], color=color, lw=1.5, label=f"slice {k + 1}: closed form, $\\beta={bs:.4g}$"
@@ -444,3 +439,60 @@ def plot_momentum_phase_spectrum(ds: xr.Dataset) -> MplFigure:
     note = "measured at the settle step (or T): at finite t it sits\nslightly below the asymptotic rate"
     ax2.text(0.98, 0.97, note, transform=ax2.transAxes, ha="right", fontsize=7.5, va="top")
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registered figures (``sim.figures.registry`` collects them)
+
+_EIGENVALUES = {
+    "beta": 0.5,
+    "sigma2": 0.09,
+    "learning_rate_min": 1e-2,
+    "learning_rate_max": 31.0,
+    "zoom": [31.0, 38.0],
+    "steps": 400,
+}
+_PHASE_SPECTRUM = {
+    "sigma2_min": min(COURSE_SPECTRUM),
+    "sigma2_max": max(COURSE_SPECTRUM),
+    "num_sigma2": 64,
+    "sim_modes": 8,  # the sweep kernel's compile time grows steeply with the number of modes (64: minutes)
+    "sim_learning_rate": "log:1e-2:1e2:121",
+    "steps": 5000,
+    "tol": COURSE_TOL,
+}
+FIGURES = {
+    "momentum_eigenvalues": Figure(
+        filename="momentum_eigenvalues.png",
+        summary="eigenvalues of the EMA momentum mode matrix R in the complex plane as eta sweeps (beta = 0.5, "
+        "sigma2 = 0.09), regimes labelled, beside the Jacobian of the simulator's step and measured growth rates",
+        full=_EIGENVALUES | {"num": 300, "num_zoom": 141},
+        quick=_EIGENVALUES | {"num": 60, "num_zoom": 30},
+        compute_fn=compute_momentum_eigenvalues,
+        plot=plot_momentum_eigenvalues,
+    ),
+    "momentum_phase_distill": Figure(
+        filename="momentum_phase_distill.png",
+        summary="Distill-style spectral radius over (alpha lambda, beta_D) for one mode, divergence in black, one "
+        "example per regime with its simulated iterates",
+        full={"num_alpha": 400, "num_beta": 200, "lam": 1.0, "steps": 30},
+        quick={"num_alpha": 80, "num_beta": 40, "lam": 1.0, "steps": 30},
+        compute_fn=compute_momentum_phase_distill,
+        plot=plot_momentum_phase_distill,
+    ),
+    "momentum_phase_spectrum": Figure(
+        filename="momentum_phase_spectrum.png",
+        summary="worst-mode spectral radius over (eta, beta) for sigma2 in [0.05, 5], extreme modes' thresholds, "
+        "best-rate eta interval per beta, joint optimum; slices against a sweep",
+        full=_PHASE_SPECTRUM | {"learning_rate": "log:1e-2:1e2:301", "beta": "log:1e-2:1:301"},
+        quick=_PHASE_SPECTRUM
+        | {
+            "learning_rate": "log:1e-2:1e2:41",
+            "beta": "log:1e-2:1:41",
+            "sim_learning_rate": "log:1e-2:1e2:25",
+            "chunk_size": QUICK_CHUNK,
+        },
+        compute_fn=compute_momentum_phase_spectrum,
+        plot=plot_momentum_phase_spectrum,
+    ),
+}

@@ -21,9 +21,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from sim.figures.base import DIVERGED_COLOR, DOTS, NOTE, STAR
-from sim.regression import designs as datasets
-from sim.regression import early_stopping, ridge
+from sim.figures.base import DIVERGED_COLOR, DOTS, NOTE, STAR, Figure
+from sim.regression import designs, early_stopping, ridge
 
 _SHRINKAGE = {"sigmas": [3.0, 1.0, 0.3, 0.1, 0.03], "lam_min": 1e-5, "lam_max": 1e2, "n": 12, "seed": 0}
 _SHRINKAGE_PANEL = {"panel_lams": [1e-3, 1e-2, 1e-1, 1.0]}
@@ -63,7 +62,7 @@ def compute_ridge_shrinkage(
     sigma_grid = np.geomspace(sig[-1] / 10, sig[0] * 10, 200)
     eta = 1 / sig[0] ** 2
     with jax.enable_x64(True):
-        x, y = datasets.random_design(sig, shape=(n, sig.size), key=jax.random.key(seed))
+        x, y = designs.random_design(sig, shape=(n, sig.size), key=jax.random.key(seed))
         factor = np.asarray(ridge.ridge_filter_factors(sig[:, None], lam=lam[None, :]))
         t = 1 / (eta * lam)
         gd = np.asarray(
@@ -234,3 +233,28 @@ def _inverse_eta(eta):
             return 1 / (eta * np.where(v > 0, v, np.nan))
 
     return fn
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registered figures (``sim.figures.registry`` collects them)
+
+FIGURES = {
+    "ridge_shrinkage": Figure(
+        filename="ridge_shrinkage.png",
+        summary="ridge filter factors sigma^2/(sigma^2 + lambda) against lambda, recovered from the primal solution "
+        "of a random problem, beside GD's early-stopping factors at lambda = 1/(eta t); the ridge map's gain",
+        full=RIDGE_SHRINKAGE_FULL,
+        quick=RIDGE_SHRINKAGE_QUICK,
+        compute_fn=compute_ridge_shrinkage,
+        plot=plot_ridge_shrinkage,
+    ),
+    "early_stopping": Figure(
+        filename="early_stopping.png",
+        summary="seed 004: GD error on an ill-conditioned square system against steps (closed form, simulated loop, "
+        "bound) beside the inverse's error and the ridge path",
+        full=EARLY_STOPPING_FULL,
+        quick=EARLY_STOPPING_QUICK,
+        compute_fn=compute_early_stopping,
+        plot=plot_early_stopping,
+    ),
+}

@@ -119,3 +119,10 @@ def course_momentum_data(n: int = 500, seed: int = 0) -> tuple[np.ndarray, np.nd
     """
     x = np.random.RandomState(seed).normal([-3.0, 0.0], [3.0, 1.0], [n, 2])
     return x, (x[:, 1] > 0).astype(np.float64)
+
+
+# The course's worked example (EECS 182 Sp23 HW2 Q1–Q2): two modes σ_ℓ² = 5 and σ_s² = 0.05, relative-error
+# tolerance ε = 10⁻³, and the momentum weight β = 0.1 of Q2 (g), whose best-rate interval is η ∈ [0.2633, 3.797].
+COURSE_SPECTRUM = (5.0, 0.05)
+COURSE_TOL = 1e-3
+COURSE_BETA = 0.1

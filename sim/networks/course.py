@@ -37,8 +37,7 @@ from tqdm.auto import tqdm
 from sim.core import runtime
 from sim.core.validate import InputError, check_int
 from sim.networks import data as targets
-from sim.networks import elbows, features, training
-from sim.networks import mlp as networks
+from sim.networks import elbows, features, mlp, training
 
 STAGES = ("init", "trained")
 KINKS = tuple(k / 10 for k in range(11))  # the kink target's knots (REFERENCE §6)
@@ -93,7 +92,7 @@ def part1(
 
     def run(i, name):
         spec = specs[name]
-        params = networks.init_mlp(jax.random.fold_in(jax.random.key(seed), i), **spec)
+        params = mlp.init_mlp(jax.random.fold_in(jax.random.key(seed), i), **spec)
         return _run_model(name, spec, params, data, train_kw, seed, checkpoint_every, config, elbow_view=True)
 
     records, complete = _run_models(list(specs), run, "part I", progress)
@@ -222,10 +221,10 @@ def model(
     if target not in TARGETS:
         raise InputError("target", f"must be one of {tuple(TARGETS)}, got {target!r}")
     target_fn, course_interval, course_n = TARGETS[target]
-    interval = course_interval if train_interval is None else networks.check_bounds("train_interval", train_interval)
+    interval = course_interval if train_interval is None else mlp.check_bounds("train_interval", train_interval)
     depth, width = check_int("depth", depth, minimum=1), check_int("width", width, minimum=1)
-    if init not in networks.INITS:
-        raise InputError("init", f"must be one of {networks.INITS}, got {init!r}")
+    if init not in mlp.INITS:
+        raise InputError("init", f"must be one of {mlp.INITS}, got {init!r}")
     n_train = course_n if n_train is None else n_train
     data_seed = check_int("data_seed", data_seed, minimum=0)
     if target == "sines":
@@ -241,7 +240,7 @@ def model(
     config |= train_kw | {"depth": depth, "width": width, "seed": opts["seed"], "data_seed": data_seed}
     config |= {"n_train": data.x_train.size, "train_interval": list(interval), "interval": grid_interval}
     spec = {"depth": depth, "width": width, "init": init, "scale": scale}
-    params = networks.init_mlp(jax.random.fold_in(jax.random.key(seed), 0), **spec, zero_bias=zero_bias)
+    params = mlp.init_mlp(jax.random.fold_in(jax.random.key(seed), 0), **spec, zero_bias=zero_bias)
     name = f"{depth}x{width}-{init}" + (f"-{scale:g}" if init == "uniform" else "")
     with tqdm(total=1, desc=name, disable=not progress) as bar:
         record = _run_model(
@@ -267,7 +266,7 @@ def part2_setup(name: str, *, n_train: int, n_test: int, noise: float, data_seed
     interval = spec.pop("train_interval")
     data = targets.sines_data(n_train=n_train, n_test=n_test, noise=noise, train_interval=interval, seed=data_seed)
     key = jax.random.fold_in(jax.random.key(seed), list(PART2_MODELS).index(name))
-    return spec, data, networks.init_mlp(key, **spec, zero_bias=name in PART2_ZERO_BIAS)
+    return spec, data, mlp.init_mlp(key, **spec, zero_bias=name in PART2_ZERO_BIAS)
 
 
 def feature_grid(interval, points):
@@ -281,7 +280,7 @@ def feature_grid(interval, points):
 def feature_views(params, x_train, grid):
     """``(Φ on x_train [n, P], Φ on the grid [g, P], f on the grid [g])``: one ``per_sample_features`` call."""
     phi = features.per_sample_features(params, jnp.concatenate([x_train, grid]))
-    return phi[: x_train.shape[0]], phi[x_train.shape[0] :], networks.apply_mlp(params, grid)
+    return phi[: x_train.shape[0]], phi[x_train.shape[0] :], mlp.apply_mlp(params, grid)
 
 
 def call_config(arguments: dict, **extra) -> dict:
@@ -345,7 +344,7 @@ def _run_model(name, spec, params, data, train_kw, seed, every, config, *, elbow
     args = (data.x_train, data.y_train, data.x_test, data.y_test)
     res = jax.tree.map(np.asarray, training.train(params, *args, **train_kw, checkpoint_every=every, seed=seed))
     rec = {"name": name, "depth": spec["depth"], "width": spec["width"], "init": spec["init"], "grid": grid}
-    rec |= {"scale": spec["scale"] or 0.0, "num_params": networks.num_params(params), "result": res}
+    rec |= {"scale": spec["scale"] or 0.0, "num_params": mlp.num_params(params), "result": res}
     rec |= {"x_train": data.x_train, "y_train": data.y_train}
     rec["constant_mse"] = float(np.mean((data.y_test - data.y_train.mean()) ** 2))
     views = [[np.asarray(v) for v in feature_views(p, data.x_train, grid)] for p in (params, res.params)]
@@ -357,7 +356,7 @@ def _run_model(name, spec, params, data, train_kw, seed, every, config, *, elbow
     if elbow_view:
         el = elbows.track_elbows(res.checkpoints)
         rec["elbows"], rec["elbow_defined"] = np.asarray(el.position), np.asarray(el.defined)
-        cols = networks.parameter_slices(params)
+        cols = mlp.parameter_slices(params)
         rec["feature_w"] = np.stack([g[:, cols["hidden_1.w"]].T for g in (grid0, grid1)])
         rec["feature_b"] = np.stack([g[:, cols["hidden_1.b"]].T for g in (grid0, grid1)])
     return rec

@@ -30,8 +30,7 @@ import xarray as xr
 
 from sim.core.validate import check_int, check_positive_finite
 from sim.networks import data as targets
-from sim.networks import mlp as networks
-from sim.networks import training
+from sim.networks import mlp, training
 from sim.networks.course import call_config, result_attrs
 
 
@@ -119,9 +118,9 @@ def init_scale_sweep(
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
     def point(scale, key):
-        unit = networks.init_mlp(key, depth=depth, width=width, init="uniform", scale=1.0, zero_bias=True)
+        unit = mlp.init_mlp(key, depth=depth, width=width, init="uniform", scale=1.0, zero_bias=True)
         params = [{"w": scale * layer["w"], "b": layer["b"]} for layer in unit]
-        grads = jax.grad(lambda p: training.mse(networks.apply_mlp(p, x), y))(params)
+        grads = jax.grad(lambda p: training.mse(mlp.apply_mlp(p, x), y))(params)
         h, moments = x[:, None], []
         for i, layer in enumerate(params):
             pre = h @ layer["w"] + layer["b"]
@@ -135,7 +134,7 @@ def init_scale_sweep(
     mean_x2 = float(np.mean(np.square(data.x_train, dtype=np.float64)))
     gain = mean_field_gain(a, width=width)
     predicted_q = a[:, None] ** 2 / 3 * mean_x2 * gain[:, None] ** np.arange(depth + 1)
-    layers = networks.layer_names([None] * (depth + 1))
+    layers = mlp.layer_names([None] * (depth + 1))
     ds = xr.Dataset(
         {
             "grad_norm": (("scale", "seed", "layer"), norms),

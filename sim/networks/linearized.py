@@ -6,8 +6,8 @@ hyperparameters and minibatches at each learning rate, and returns one ``xarray.
 distances and feature drift, with the linearization's stability bound; configuration and provenance in netCDF-safe
 ``attrs``. Bad input raises :class:`sim.core.validate.InputError` naming the parameter.
 
-References: Jacot et al. 2018, Lee et al. 2019 (wide networks evolve as their linearization); Lewkowycz et al. 2020
-(the catapult phase above the linear bound); EECS 182 Sp25 HW1 Q5 Part II (the networks and data).
+References: Jacot et al. 2018, Lee et al. 2019 (wide mlp evolve as their linearization); Lewkowycz et al. 2020
+(the catapult phase above the linear bound); EECS 182 Sp25 HW1 Q5 Part II (the mlp and data).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from tqdm.auto import tqdm
 
 from sim.core.validate import InputError, check_positive_finite
 from sim.networks import data as targets
-from sim.networks import mlp as networks
-from sim.networks import training
+from sim.networks import mlp, training
 from sim.networks.course import PART2_MODELS, call_config, feature_grid, feature_views, part2_setup, result_attrs
 
 
@@ -44,9 +43,9 @@ def linearized_comparison(
 
     The linearized model is linear regression on the fixed features Φ₀ = J(θ₀), so its full-batch dynamics are
     those of a quadratic with top Hessian eigenvalue h = 2 s₁²/n (MSE, s₁ = top singular value of Φ₀): full-batch
-    GD is stable iff lr < 2/h, heavy ball iff lr < 2(1 + m)/h (``lr_stable``; inf for adam, which has no such
+    GD is stable iff lr < 2/h, heavy ball iff lr < 2(1 + m)/h (``learning_rate_stable``; inf for adam, which has no such
     bound). That bound is the one of the MEAN iterate: with minibatches the gradient noise makes the second moment
-    grow earlier (as for noisy-input SGD, ``sim.noisy.scalar_theory``), so minibatch runs can diverge somewhat below it.
+    grow earlier (as for noisy-input SGD, ``sim.noisy.scalar``), so minibatch runs can diverge somewhat below it.
     The network is not bound by it: its features move (``feature_drift``) and it can train at learning rates where
     its linearization diverges (the "catapult" regime of Lewkowycz et al. 2020).
 
@@ -54,7 +53,7 @@ def linearized_comparison(
       Dataset over ``learning_rate``, ``kind`` = ("network", "linearized") and ``step``: ``train_loss``,
       ``test_loss``, ``prediction`` [learning_rate, kind, x], ``distance`` ‖θ_T − θ₀‖, ``diverged``,
       ``diverged_step``; ``feature_drift`` [learning_rate] ‖Φ_T − Φ₀‖_F / ‖Φ₀‖_F of the network (0 for the
-      linearized model by construction); ``lr_stable`` and ``top_singular_value`` s₁.
+      linearized model by construction); ``learning_rate_stable`` and ``top_singular_value`` s₁.
     """
     config = call_config(locals())
     if model not in PART2_MODELS:
@@ -67,7 +66,7 @@ def linearized_comparison(
     args = (data.x_train, data.y_train, data.x_test, data.y_test)
     grid = feature_grid((-1.0, 1.0), grid_points)
     phi0, _, pred0 = (np.asarray(v) for v in feature_views(params0, data.x_train, grid))
-    flat0 = np.asarray(networks.flatten(params0)[0])
+    flat0 = np.asarray(mlp.flatten(params0)[0])
     out = {k: [] for k in ("train_loss", "test_loss", "prediction", "distance", "diverged", "diverged_step")}
     drift = []
     for lr in tqdm(lrs, desc="linearized", disable=not progress):
@@ -76,16 +75,16 @@ def linearized_comparison(
         runs = (net, lin)
         out["train_loss"].append(np.stack([r.train_loss for r in runs]))
         out["test_loss"].append(np.stack([r.test_loss for r in runs]))
-        preds = (networks.apply_mlp(net.params, grid), training.linearized_apply(lin.params, grid, params0))
+        preds = (mlp.apply_mlp(net.params, grid), training.linearized_apply(lin.params, grid, params0))
         out["prediction"].append(np.stack(preds))
-        out["distance"].append([np.linalg.norm(np.asarray(networks.flatten(r.params)[0]) - flat0) for r in runs])
+        out["distance"].append([np.linalg.norm(np.asarray(mlp.flatten(r.params)[0]) - flat0) for r in runs])
         out["diverged"].append([bool(r.diverged) for r in runs])
         out["diverged_step"].append([int(r.diverged_step) for r in runs])
         phi_t = np.asarray(feature_views(net.params, data.x_train, grid)[0])
         drift.append(np.linalg.norm(phi_t - phi0) / np.linalg.norm(phi0))  # features.feature_drift, in NumPy
     s1 = float(np.linalg.norm(phi0.astype(np.float64), ord=2))
     h = 2 * s1**2 / n_train
-    lr_stable = {"sgd": 2 / h, "momentum": 2 * (1 + momentum) / h}.get(optimizer, np.inf)
+    learning_rate_stable = {"sgd": 2 / h, "momentum": 2 * (1 + momentum) / h}.get(optimizer, np.inf)
     dims = {"train_loss": ("step",), "test_loss": ("step",), "prediction": ("x",)}
     ds = xr.Dataset(
         {k: (("learning_rate", "kind", *dims.get(k, ())), np.asarray(v)) for k, v in out.items()}
@@ -95,7 +94,7 @@ def linearized_comparison(
             "target": ("x", targets.sum_of_sines(grid)),
             "x_train": ("sample", data.x_train),
             "y_train": ("sample", data.y_train),
-            "lr_stable": lr_stable,
+            "learning_rate_stable": learning_rate_stable,
             "top_singular_value": s1,
         },
         coords={"learning_rate": lrs, "kind": ["network", "linearized"], "step": np.asarray(net.checkpoint_steps)}

@@ -20,13 +20,13 @@ Conventions:
   straddle two epochs (PyTorch instead yields a short last batch per epoch). ``replace=True`` draws each batch
   i.i.d. uniformly with replacement.
 * Gradient norms: the Frobenius norm of each layer's WEIGHT gradient (biases excluded) of the FULL training loss,
-  at each checkpoint; layers ordered ``hidden_1 … hidden_depth, output`` (``networks.layer_names``).
+  at each checkpoint; layers ordered ``hidden_1 … hidden_depth, output`` (``mlp.layer_names``).
 * Divergence is a result, not a crash: a step whose minibatch loss is non-finite or above ``divergence_bound`` sets
   ``diverged`` and ``diverged_step``, restores the last parameters whose loss was below the bound and freezes
   training there. Logged losses are clipped at the bound and every logged number is finite (no NaN).
 
 References: EECS 182 Sp25 HW1 Q5 (local-linearization features, Parts I and II), Sp25 HW0 Q5 (elbows); Jacot et
-al. 2018 and Lee et al. 2019 ("wide networks evolve as linear models") for the linearized model.
+al. 2018 and Lee et al. 2019 ("wide mlp evolve as linear models") for the linearized model.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ import numpy as np
 import optax
 
 from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
-from sim.networks import mlp as networks
+from sim.networks import mlp
 
-Params = networks.Params
+Params = mlp.Params
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("mse", "half_mse")
 DEFAULT_CHECKPOINTS = 100  # checkpoint_every=None keeps about this many checkpoints (plus the initial one)
@@ -98,7 +98,7 @@ def mse(prediction: jax.Array, y: jax.Array, *, half: bool = False) -> jax.Array
 def linearized_apply(params: Params, x: jax.typing.ArrayLike, params0: Params) -> jax.Array:
     """The network linearized at θ₀: f(θ₀; x) + J(θ₀; x)(θ − θ₀), one forward-mode ``jax.jvp``; shape of ``x``."""
     delta = jax.tree.map(jnp.subtract, params, params0)
-    f0, df = jax.jvp(lambda p: networks.apply_mlp(p, x), (params0,), (delta,))
+    f0, df = jax.jvp(lambda p: mlp.apply_mlp(p, x), (params0,), (delta,))
     return f0 + df
 
 
@@ -133,7 +133,7 @@ def checkpoint_schedule(steps: int, checkpoint_every: int | None = None) -> np.n
 
 def layer_grad_norms(params: Params, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike, *, loss: str = "mse"):
     """Frobenius norms of each layer's weight gradient of the loss on (x, y), array of shape [L]."""
-    params = networks.check_params(params)
+    params = mlp.check_params(params)
     _check_xy(x, y, "x", "y")
     _check_choice("loss", loss, LOSSES)
     return _grad_norms(jax.grad(_loss_fn(_net, loss == "half_mse"))(params, None, jnp.asarray(x), jnp.asarray(y)))
@@ -141,7 +141,7 @@ def layer_grad_norms(params: Params, x: jax.typing.ArrayLike, y: jax.typing.Arra
 
 def sgd_step(params: Params, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike, *, learning_rate, loss: str = "mse"):
     """One plain gradient step θ − lr ∇L(θ) on (x, y) (the whole batch given), as a new ``Params``."""
-    params = networks.check_params(params)
+    params = mlp.check_params(params)
     _check_xy(x, y, "x", "y")
     _check_choice("loss", loss, LOSSES)
     lr = float(check_positive_finite("learning_rate", learning_rate))
@@ -275,7 +275,7 @@ def train_linearized(
 
 def _net(params, x, aux):
     del aux
-    return networks.apply_mlp(params, x)
+    return mlp.apply_mlp(params, x)
 
 
 def _linearized(params, x, params0):
@@ -314,7 +314,7 @@ def _select(cond, a, b):
 
 
 def _train(model, params, aux, x, y, x_test, y_test, kw) -> TrainResult:
-    params = networks.check_params(params, name="params0" if model == "linearized" else "params")
+    params = mlp.check_params(params, name="params0" if model == "linearized" else "params")
     x, y = _check_xy(x, y, "x_train", "y_train")
     x_test, y_test = _check_xy(x_test, y_test, "x_test", "y_test")
     o = check_options(x.size, **{k: v for k, v in kw.items() if k not in _DATA_ARGS})
@@ -391,8 +391,8 @@ def _check_choice(name, value, choices):
 
 
 def _check_xy(x, y, xname, yname):
-    x = networks.check_x(x, name=xname)
-    y = networks.check_x(y, name=yname)
+    x = mlp.check_x(x, name=xname)
+    y = mlp.check_x(y, name=yname)
     if y.shape != x.shape:
         raise InputError(yname, f"must have the shape of {xname} {x.shape}, got {y.shape}")
     return x, y

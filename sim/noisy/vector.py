@@ -38,7 +38,7 @@ G = XᵀX/m and qᵢ = E(xᵢᵀw_t − yᵢ)² = xᵢᵀSxᵢ − 2yᵢxᵢᵀ�
 
 κ₁ = m(b − 1)/(b(m − 1)), κ₂ = (m − b)/(bm(m − 1)), κ₃ = 1/(bm) (full batch: 1, 0, 1/m²): E[g gᵀ] is κ₁ times
 (E g)(E g)ᵀ, κ₂ times Σᵢ h̄ᵢh̄ᵢᵀ (h̄ᵢ the noise-averaged per-point gradient) and κ₃ times Σᵢ Cov hᵢ. For
-m = n = b = 1 it is the scalar recursion of :mod:`sim.noisy.scalar_theory`. With a constant step E‖w_t‖² stays bounded
+m = n = b = 1 it is the scalar recursion of :mod:`sim.noisy.scalar`. With a constant step E‖w_t‖² stays bounded
 iff the spectral radius of its linear part, S ↦ E[(I − ηĤ)S(I − ηĤ)ᵀ] with Ĥ = (1/b) Σ_{i∈B} x̃ᵢx̃ᵢᵀ, is < 1
 (:func:`second_moment_factor`; never larger than the mean's threshold, since it is at least max_i (1 − ηa_i)²). Single
 runs then settle with E‖w_t − w_ridge‖² = tr S_t − 2w_ridgeᵀμ_t + ‖w_ridge‖² of order η around w_ridge; a decaying step

@@ -10,7 +10,7 @@ import pytest
 
 from sim import cli
 from sim.noisy import engine as montecarlo
-from sim.noisy import scalar_theory as noisy
+from sim.noisy import scalar as noisy
 from sim.regression import designs as datasets
 
 TINY = ["--steps", "40", "--trajectories", "512", "--no-progress"]
@@ -28,7 +28,7 @@ def test_scalar_writes_estimates_beside_the_exact_moments(tmp_path, capsys):
     ds = montecarlo.read(out)
     last = ds.isel(step=-1)
     assert int(last.step) == 40 and ds.attrs["command"].startswith("sim mc scalar")
-    # the exact mean and variance in the file are the closed forms of sim.noisy.scalar_theory
+    # the exact mean and variance in the file are the closed forms of sim.noisy.scalar
     kw = {"x": 1.0, "y": 1.0, "sigma": 0.5, "learning_rate": 0.5}
     assert float(last.exact_mean) == pytest.approx(float(noisy.mean(40.0, **kw)), rel=1e-12)
     assert float(last.exact_var) == pytest.approx(float(noisy.variance(40.0, **kw)), rel=1e-12)

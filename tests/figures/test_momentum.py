@@ -1,4 +1,4 @@
-"""Tests for the momentum figures' data (sim.figures.momentum, sim.figures.notebook) against closed forms and
+"""Tests for the momentum figures' data (sim.figures.momentum, sim.figures.momentum_notebook) against closed forms and
 independent float64 recursions. Rendering, byte stability and provenance of every figure are in test_figures.py.
 
 The oracles are written out again with numpy here (Distill's own matrix, the seeds' recursion), so a wrong
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sim.figures import registry as figures
-from sim.figures.notebook import PUBLISHED_LOSSES
+from sim.figures.momentum_notebook import PUBLISHED_LOSSES
 from sim.linear import theory
 from sim.linear.problems import course_momentum_data
 from tests import reference
@@ -35,7 +35,7 @@ def _max_abs_eig(matrix: np.ndarray) -> np.ndarray:
 def test_eigenvalues_regimes_moduli_and_simulator(data):
     ds = data["momentum_eigenvalues"]
     beta, s2 = ds.attrs["beta"], ds.attrs["sigma2"]
-    eta, regime = ds.eta.values, ds.regime.values
+    eta, regime = ds.learning_rate.values, ds.regime.values
     root = 2 * np.sqrt(1 - beta)
     lo, hi, stable = (2 - beta - root) / (2 * beta * s2), (2 - beta + root) / (2 * beta * s2), (2 - beta) / (beta * s2)
     assert ds.attrs["repeated_root_lrs"] == pytest.approx([lo, hi], rel=1e-12)
@@ -107,8 +107,8 @@ def test_phase_spectrum_radius_is_the_worst_mode(data):
     # the max over the dense spectrum is attained at an endpoint
     np.testing.assert_allclose(ds.radius, ds.endpoint_radius, rtol=0, atol=1e-12)
     rng = np.random.default_rng(1)
-    i, j = rng.integers(0, ds.sizes["eta"], 30), rng.integers(0, ds.sizes["beta"], 30)
-    eta, beta = ds.eta.values[i], ds.beta.values[j]
+    i, j = rng.integers(0, ds.sizes["learning_rate"], 30), rng.integers(0, ds.sizes["beta"], 30)
+    eta, beta = ds.learning_rate.values[i], ds.beta.values[j]
     dense = np.geomspace(smin, smax, ds.attrs["num_sigma2"])
     matrix = np.empty((30, dense.size, 2, 2))
     matrix[..., 0, 0] = (1 - beta)[:, None]
@@ -131,7 +131,7 @@ def test_phase_spectrum_radius_is_the_worst_mode(data):
     )
     assert np.isnan(lo[b > ds.attrs["optimum_beta"] * 1.01]).all()  # no common complex interval above β*
     # the simulated slices converge where the closed form says ρ < 1 and diverge where ρ > 1.01
-    sim_eta = ds.sim_eta.values
+    sim_eta = ds.sim_learning_rate.values
     with jax.enable_x64(True):
         modes = np.geomspace(smin, smax, ds.attrs["sim_modes"])
         rho = np.asarray(
@@ -155,10 +155,10 @@ def test_steps_vs_lr_settle_steps_match_a_float64_recursion(data, method):
     ds = data["steps_vs_lr"]
     spec, tol, beta = ds.attrs["spectrum"], ds.attrs["tol"], ds.attrs["beta"]
     if method == "gd":
-        eta, settle, b = ds.eta_gd.values, ds.gd_settle_step.values, 1.0
+        eta, settle, b = ds.learning_rate_gd.values, ds.gd_settle_step.values, 1.0
         pick = np.flatnonzero((eta > 0.05) & (eta < 0.2))  # the rest take ~10⁴ steps
     else:
-        eta, settle, b = ds.eta_momentum.values, ds.momentum_settle_step.values, beta
+        eta, settle, b = ds.learning_rate_momentum.values, ds.momentum_settle_step.values, beta
         pick = np.flatnonzero((eta > 0.1) & (eta < 3.8))
     pick = pick[:: max(1, pick.size // 12)]
     expected, errors = _float64_settle_steps(eta[pick], b, spec, 3000, tol)
@@ -173,9 +173,9 @@ def test_steps_vs_lr_seeds_numbers(data):
     ds = data["steps_vs_lr"]
     lo, hi = ds.attrs["interval"]
     assert (round(lo, 4), round(hi, 3)) == (0.2633, 3.797)
-    i_star = int(np.argmin(np.abs(ds.eta_gd.values - 1 / 5.05)))
+    i_star = int(np.argmin(np.abs(ds.learning_rate_gd.values - 1 / 5.05)))
     assert ds.gd_settle_step.values[i_star] == 346 and ds.gd_predicted.values[i_star] == 346
-    e = ds.eta_momentum.values
+    e = ds.learning_rate_momentum.values
     inside = (e >= lo) & (e <= hi)
     assert (ds.momentum_predicted.values[inside] == 132).all()  # ⌈log 1e-3 / log √0.9⌉
     settle = ds.momentum_settle_step.values

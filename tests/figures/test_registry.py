@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from sim.core.validate import InputError
-from sim.figures import features as figures_features
+from sim.figures import networks as figures_features
 from sim.figures import registry as figures
 from sim.linear import theory
+from sim.linear.problems import COURSE_SPECTRUM
 from tests import reference
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -103,7 +104,7 @@ def test_render_rejects_unknown_names_before_computing(tmp_path):
 
 def test_gd_rate_vs_lr_agrees_with_closed_form(data):
     ds = data["gd_rate_vs_lr"]
-    spec = np.array(figures.SPECTRUM)
+    spec = np.array(COURSE_SPECTRUM)
     lr = ds.learning_rate.values
     factors = np.abs(1 - 2 * lr[:, None] * spec)  # per-mode |1 − 2ησ²|
     np.testing.assert_allclose(ds.rate.values, factors.max(axis=1), rtol=0, atol=1e-6)
@@ -119,7 +120,7 @@ def test_gd_rate_vs_lr_agrees_with_closed_form(data):
     i_star = int(np.argmin(np.abs(lr - eta_star)))
     assert abs(lr[i_star] - eta_star) < 1e-12
     assert ds.settle_step.values[i_star] == 346
-    eta = ds.eta.values
+    eta = ds.learning_rate_theory.values
     assert abs(eta[np.argmin(ds.theory_rate.values)] - eta_star) <= eta[1] - eta[0]
     assert ds.theory_rate.values.min() == pytest.approx(99 / 101, abs=1e-4)  # (κ² − 1)/(κ² + 1), κ² = 100
 
@@ -184,7 +185,7 @@ def test_momentum_rate_is_sqrt_one_minus_beta_inside_the_seeds_interval(data):
 def test_momentum_settle_steps_match_a_float64_recursion(data):
     ds = data["momentum_steps_heatmap"]
     tol, steps = ds.attrs["tol"], ds.attrs["steps"]
-    spec = np.array(figures.SPECTRUM)
+    spec = np.array(COURSE_SPECTRUM)
     cols = sorted({int(np.argmin(np.abs(ds.beta.values - b))) for b in (0.1, 0.33, 1.0)})
     eta, beta = np.meshgrid(ds.learning_rate.values, ds.beta.values[cols], indexing="ij")
     eta, beta = eta.ravel(), beta.ravel()
@@ -203,12 +204,12 @@ def test_momentum_settle_steps_match_a_float64_recursion(data):
 
 
 def test_momentum_optimum_is_where_the_complex_regions_touch(data):
-    eta, beta, rho = theory.momentum_optimum(figures.SPECTRUM)
+    eta, beta, rho = theory.momentum_optimum(COURSE_SPECTRUM)
     assert (eta, beta, rho) == pytest.approx((1.0, 40 / 121, 9 / 11), rel=1e-12)
     with jax.enable_x64():
         lo_small = float(theory.momentum_repeated_root_lrs(beta, 0.05)[0])
         hi_large = float(theory.momentum_repeated_root_lrs(beta, 5.0)[1])
-        radii = theory.spectral_radius(theory.momentum_matrix(eta, beta, np.array(figures.SPECTRUM)))
+        radii = theory.spectral_radius(theory.momentum_matrix(eta, beta, np.array(COURSE_SPECTRUM)))
     assert lo_small == pytest.approx(eta, rel=1e-9) and hi_large == pytest.approx(eta, rel=1e-9)
     np.testing.assert_allclose(radii, rho, rtol=1e-6)
     # no grid point beats the optimal rate

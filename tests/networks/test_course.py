@@ -1,4 +1,4 @@
-"""Tests for sim.networks.course (and smoke tests of sim.figures.features, its memoization included): the published
+"""Tests for sim.networks.course (and smoke tests of sim.figures.networks, its memoization included): the published
 Part II table in kind at a small size, Part I's shapes and elbows, the single-model experiment against the models of
 Parts I and II it reproduces, netCDF-safe attrs, and bad input (raised before anything compiles).
 
@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from sim.core.validate import InputError
-from sim.figures import features as figures_features
+from sim.figures import networks as figures_features
 from sim.figures import registry as figures
 from sim.networks import course as experiments
 from sim.networks import mlp as networks

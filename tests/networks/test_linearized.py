@@ -17,8 +17,8 @@ def comparison():
 
 
 def test_linearized_model_diverges_above_its_bound_and_the_network_need_not(comparison):
-    lr_stable = float(comparison.lr_stable)
-    assert 0.01 < lr_stable < 0.3  # so lr 0.3 is above the bound and 0.01 below
+    learning_rate_stable = float(comparison.learning_rate_stable)
+    assert 0.01 < learning_rate_stable < 0.3  # so lr 0.3 is above the bound and 0.01 below
     lin = comparison.sel(kind="linearized")
     assert bool(lin.diverged.sel(learning_rate=0.3)) and not bool(lin.diverged.sel(learning_rate=0.01))
     np.testing.assert_allclose(
@@ -55,7 +55,7 @@ def test_full_batch_bound_locates_the_linearizations_divergence():
     # the top feature direction is multiplied by 1 - lr h per step, so at 0.9 x 2/h it shrinks (|1 - 1.8| = 0.8) and at
     # 1.1 x 2/h it grows by 1.2 per step, past the 1e8 loss bound within 120 steps
     kw = {"optimizer": "sgd", "batch_size": 100, "n_train": 100, "steps": 120, "progress": False}
-    bound = float(linearized.linearized_comparison(learning_rates=[0.01], **kw | {"steps": 1}).lr_stable)
+    bound = float(linearized.linearized_comparison(learning_rates=[0.01], **kw | {"steps": 1}).learning_rate_stable)
     ds = linearized.linearized_comparison(learning_rates=[0.9 * bound, 1.1 * bound], **kw)
     lin = ds.sel(kind="linearized")
     assert not bool(lin.diverged.isel(learning_rate=0)) and bool(lin.diverged.isel(learning_rate=1))

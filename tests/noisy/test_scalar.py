@@ -1,5 +1,5 @@
 """Noisy-input SGD on the engine (:mod:`sim.noisy.scalar`): scalar runs against the exact moments of
-:mod:`sim.noisy.scalar_theory`, the (η, σ) sweep against the thresholds, bad input, and the figures of
+:mod:`sim.noisy.scalar`, the (η, σ) sweep against the thresholds, bad input, and the figures of
 :mod:`sim.figures.noisy` at smoke size.
 
 Statistical tests use confidence intervals from the engine with a Bonferroni correction: each family of K
@@ -18,7 +18,7 @@ from sim.core.grid import Grid, parse_axis
 from sim.core.validate import InputError
 from sim.noisy import engine as mc
 from sim.noisy import scalar as ns
-from sim.noisy import scalar_theory as noisy
+from sim.noisy import scalar as noisy
 
 ALPHA = 1e-3
 STEPS = 60

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim.core.validate import InputError
-from sim.noisy import scalar_theory as noisy
+from sim.noisy import scalar as noisy
 from sim.noisy import vector as nv
 from sim.regression import designs as datasets
 from sim.regression import ridge
@@ -344,7 +344,7 @@ def test_bad_synthetic_problem_input():
 
 
 def test_figure_renders_at_quick_size(tmp_path):
-    from sim.figures import noisy_vector as fig
+    from sim.figures import noisy as fig
     from sim.figures.base import fixed_style, save
 
     assert set(fig.MC_VECTOR_RIDGE_QUICK) <= set(fig.MC_VECTOR_RIDGE_FULL)

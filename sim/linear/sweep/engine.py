@@ -3,10 +3,10 @@
 Contract: :func:`sweep` validates everything first (raising :class:`sim.core.validate.InputError` before any
 compilation), then evaluates :func:`sim.linear.sweep.xla.chunk_summary` at every grid point and returns an
 ``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.linear.sweep.xla.FIELDS``) and
-attrs recording the spec, versions, devices, dtype and git revision. The kernel is compiled once per (method, modes,
+attrs recording the spec, versions, devices, dtype and git revision. The xla is compiled once per (method, modes,
 steps, dtype, chunk) and run on chunks of ``chunk_size`` points on every device JAX sees, one host thread per device
 taking the next chunk as its device finishes one (the last chunk is padded), so memory is bounded by the chunk, not the
-grid. On a CPU the kernel is the compiled one of :mod:`sim.linear.sweep.native` (the results record which loop ran in
+grid. On a CPU the xla is the compiled one of :mod:`sim.linear.sweep.native` (the results record which loop ran in
 ``attrs["loop"]``). A tqdm bar advances as chunks finish. If the run is interrupted (Ctrl-C), the finished chunks are
 returned with ``attrs["complete"] == 0`` and a ``computed`` mask, so nothing already computed is lost.
 
@@ -37,8 +37,7 @@ from sim.core.grid import MAX_POINTS, Grid
 from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
 from sim.linear import dynamics
 from sim.linear.problems import from_spectrum
-from sim.linear.sweep import native
-from sim.linear.sweep import xla as kernel
+from sim.linear.sweep import native, xla
 
 METHODS = {
     "gd": (dynamics.gd, ("learning_rate",)),
@@ -127,7 +126,7 @@ def sweep(
             rows[j, : len(idx)] = vals[name]
             rows[j, len(idx) :] = rows[j, len(idx) - 1]  # pad with the last point
         count = np.int32(len(idx))  # the compiled loop skips the padding
-        # waited for: with its inputs in place, XLA runs the compiled kernel on the calling thread at once; with a
+        # waited for: with its inputs in place, XLA runs the compiled xla on the calling thread at once; with a
         # transfer in flight it would run it later on a thread of its own (measured: up to 1.2x slower)
         return jax.block_until_ready(jax.device_put((rows, count), device)), *shared[device]
 
@@ -147,7 +146,7 @@ def sweep(
 
     def work(device):
         """Run chunks on ``device`` until none is left: one host thread per device, each collecting its own results,
-        so the devices run in parallel (on a CPU the compiled kernel runs on this thread). Each thread launches its
+        so the devices run in parallel (on a CPU the compiled xla runs on this thread). Each thread launches its
         next chunk before collecting the last one, so an asynchronous device (a GPU) always has one queued."""
         try:
             with jax.enable_x64(x64):
@@ -208,7 +207,7 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
         raise InputError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
     tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
-    # below a few lanes XLA specializes the kernel differently and rounding could then depend on the chunking
+    # below a few lanes XLA specializes the xla differently and rounding could then depend on the chunking
     chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
     block = check_int("block", block, minimum=1, maximum=64)
     check_positive_finite("bound", bound)
@@ -216,7 +215,7 @@ def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, blo
         raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
-    smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the kernel compares squared errors with tol²
+    smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the xla compares squared errors with tol²
     if tol < smallest_tol:
         raise InputError("tol", f"must be >= {smallest_tol:.3g} in {dtype} (tol² must not underflow), got {tol:g}")
     _, hyper_names = METHODS[method]
@@ -259,7 +258,7 @@ def _work_order(size: int, chunk_size: int, devices, inputs, estimate) -> np.nda
 def _compiled(
     method: str, modes: int, sigma2_axis: bool, steps: int, block: int, dtype: str, chunk_size: int, use_native: bool
 ):
-    """``(run, estimate)``: the chunk kernel and :func:`sim.linear.sweep.xla.predicted_steps` over a chunk, jitted.
+    """``(run, estimate)``: the chunk xla and :func:`sim.linear.sweep.xla.predicted_steps` over a chunk, jitted.
 
     Both take ``((points, count), problem, tol, bound)``: ``points`` [axes, chunk_size] holds the method's
     hyperparameters (and σ² if ``sigma2_axis``), one row per axis, of which the first ``count`` columns are real and
@@ -282,13 +281,13 @@ def _compiled(
     def summary(chunk, problem, tol, bound):
         points, count = chunk
         hyper, s, x0 = unpack(points, problem)
-        return kernel.chunk_summary(
+        return xla.chunk_summary(
             make, hyper, s, x0, tol, bound, steps=steps, block=block, native=use_native, count=count
         )
 
     def estimate(chunk, problem, tol, bound):
         hyper, s, _ = unpack(chunk[0], problem)
-        return jax.vmap(lambda h, si: kernel.predicted_steps(make(*h), si, tol, bound, steps=steps))(hyper, s)
+        return jax.vmap(lambda h, si: xla.predicted_steps(make(*h), si, tol, bound, steps=steps))(hyper, s)
 
     return jax.jit(summary), jax.jit(estimate)
 
@@ -296,7 +295,7 @@ def _compiled(
 def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop) -> xr.Dataset:
     dims = grid.names
     data_vars = {}
-    for name, doc in kernel.FIELDS.items():
+    for name, doc in xla.FIELDS.items():
         arr = out[name] if out[name] is not None else np.zeros(grid.size, dtype=np.int32)
         data_vars[name] = (dims, arr.reshape(grid.shape), {"description": doc})
     if not complete:

@@ -20,8 +20,9 @@ import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
 from sim.core.grid import Grid, list_axis, parse_axis
-from sim.figures.base import DOTS, EXAMPLE_BETA, HALO, STAR, log_limits, steps_heatmap
+from sim.figures.base import DOTS, HALO, QUICK_CHUNK, STAR, Figure, log_limits, steps_heatmap
 from sim.linear import theory
+from sim.linear.problems import COURSE_BETA, COURSE_SPECTRUM, COURSE_TOL
 from sim.linear.sweep.engine import DEFAULT_CHUNK, sweep
 
 # --------------------------------------------------------------------------------------------------------------
@@ -48,14 +49,14 @@ def compute_momentum_steps_heatmap(
         }
         # the seeds' interval: every mode complex, from σ_min²'s smaller to σ_max²'s larger repeated root
         example = [
-            float(theory.momentum_repeated_root_lrs(EXAMPLE_BETA, spec.min())[0]),
-            float(theory.momentum_repeated_root_lrs(EXAMPLE_BETA, spec.max())[1]),
+            float(theory.momentum_repeated_root_lrs(COURSE_BETA, spec.min())[0]),
+            float(theory.momentum_repeated_root_lrs(COURSE_BETA, spec.max())[1]),
         ]
     opt = dict(
         zip(("optimum_learning_rate", "optimum_beta", "optimum_rate"), theory.momentum_optimum(spec), strict=True)
     )
     ds = ds.assign_coords(beta_theory=b, mode=np.arange(spec.size)).assign({**curves, "mode_sigma2": ("mode", spec)})
-    return ds.assign_attrs(opt, example_beta=EXAMPLE_BETA, example_interval=example)
+    return ds.assign_attrs(opt, example_beta=COURSE_BETA, example_interval=example)
 
 
 def plot_momentum_steps_heatmap(ds: xr.Dataset) -> MplFigure:
@@ -100,11 +101,20 @@ def plot_momentum_steps_heatmap(ds: xr.Dataset) -> MplFigure:
 
 
 def compute_steps_vs_lr(
-    *, spectrum, beta, lr_gd, lr_momentum, num_interval, steps, tol, chunk_size=DEFAULT_CHUNK, progress=True
+    *,
+    spectrum,
+    beta,
+    learning_rate_gd,
+    learning_rate_momentum,
+    num_interval,
+    steps,
+    tol,
+    chunk_size=DEFAULT_CHUNK,
+    progress=True,
 ) -> xr.Dataset:
-    """Settle steps of GD (η axis ``lr_gd`` plus η*) and of EMA momentum at ``beta`` (η axis ``lr_momentum`` plus
-    ``num_interval`` evenly spaced η inside the best-rate interval) on ``spectrum`` (float32 sweeps), beside the
-    asymptotic prediction ⌈log ε / log ρ(η)⌉ (``theory.steps_to_tolerance``)."""
+    """Settle steps of GD (η axis ``learning_rate_gd`` plus η*) and of EMA momentum at ``beta`` (η axis
+    ``learning_rate_momentum`` plus ``num_interval`` evenly spaced η inside the best-rate interval) on ``spectrum``
+    (float32 sweeps), beside the asymptotic prediction ⌈log ε / log ρ(η)⌉ (``theory.steps_to_tolerance``)."""
     spec = np.asarray(spectrum, dtype=np.float64)
     with jax.enable_x64(True):
         eta_star = float(theory.gd_optimal_lr(spec))
@@ -112,8 +122,10 @@ def compute_steps_vs_lr(
             float(theory.momentum_repeated_root_lrs(beta, spec.min())[0]),
             float(theory.momentum_repeated_root_lrs(beta, spec.max())[1]),
         ]
-    gd_lrs = np.union1d(parse_axis("learning_rate", lr_gd).values, [eta_star])
-    mom_lrs = np.union1d(parse_axis("learning_rate", lr_momentum).values, np.linspace(*interval, num_interval))
+    gd_lrs = np.union1d(parse_axis("learning_rate", learning_rate_gd).values, [eta_star])
+    mom_lrs = np.union1d(
+        parse_axis("learning_rate", learning_rate_momentum).values, np.linspace(*interval, num_interval)
+    )
     kw = {"steps": steps, "tol": tol, "spectrum": spec, "chunk_size": chunk_size, "progress": progress}
     gd = sweep("gd", Grid((list_axis("learning_rate", gd_lrs),)), **kw)
     grid = Grid((list_axis("learning_rate", mom_lrs), parse_axis("beta", repr(float(beta)))))
@@ -127,27 +139,27 @@ def compute_steps_vs_lr(
     fastest = int(settle[inside].min())
     fastest_lrs = mom_lrs[inside & (settle == fastest)]
     data = {
-        "gd_settle_step": ("eta_gd", gd.settle_step.values),
-        "gd_diverged": ("eta_gd", gd.diverged.values),
-        "gd_predicted": ("eta_gd", gd_pred),
-        "momentum_settle_step": ("eta_momentum", settle),
-        "momentum_diverged": ("eta_momentum", mom.diverged.values),
-        "momentum_rate": ("eta_momentum", rate),
-        "momentum_predicted": ("eta_momentum", mom_pred),
+        "gd_settle_step": ("learning_rate_gd", gd.settle_step.values),
+        "gd_diverged": ("learning_rate_gd", gd.diverged.values),
+        "gd_predicted": ("learning_rate_gd", gd_pred),
+        "momentum_settle_step": ("learning_rate_momentum", settle),
+        "momentum_diverged": ("learning_rate_momentum", mom.diverged.values),
+        "momentum_rate": ("learning_rate_momentum", rate),
+        "momentum_predicted": ("learning_rate_momentum", mom_pred),
     }
     attrs = {k: gd.attrs[k] for k in ("steps", "tol", "dtype", "chunk_size", "block", "divergence_bound")}
-    attrs.update(spectrum=spec.tolist(), beta=float(beta), eta_star=eta_star, interval=interval)
+    attrs.update(spectrum=spec.tolist(), beta=float(beta), optimum_learning_rate=eta_star, interval=interval)
     attrs.update(fastest_steps=fastest, fastest_lrs=fastest_lrs.tolist())
-    return xr.Dataset(data, coords={"eta_gd": gd_lrs, "eta_momentum": mom_lrs}, attrs=attrs)
+    return xr.Dataset(data, coords={"learning_rate_gd": gd_lrs, "learning_rate_momentum": mom_lrs}, attrs=attrs)
 
 
 def plot_steps_vs_lr(ds: xr.Dataset) -> MplFigure:
     fig = MplFigure(figsize=(15.0, 5.6), layout="constrained")
     ax, zoom = fig.subplots(1, 2, width_ratios=(1.2, 1.0))
-    beta, (lo, hi), tol, eta_star = (ds.attrs[k] for k in ("beta", "interval", "tol", "eta_star"))
+    beta, (lo, hi), tol, eta_star = (ds.attrs[k] for k in ("beta", "interval", "tol", "optimum_learning_rate"))
     fastest, fastest_lrs = ds.attrs["fastest_steps"], np.atleast_1d(ds.attrs["fastest_lrs"])
     spec = ", ".join(f"{v:g}" for v in np.atleast_1d(ds.attrs["spectrum"]))
-    e_gd, e_m = ds.eta_gd.values, ds.eta_momentum.values
+    e_gd, e_m = ds.learning_rate_gd.values, ds.learning_rate_momentum.values
     ax.axvspan(lo, hi, color="#ff4fd8", alpha=0.13, lw=0)
     runs = (
         ("GD", e_gd, ds.gd_settle_step.values, ds.gd_predicted.values, "tab:blue"),
@@ -193,3 +205,39 @@ def plot_steps_vs_lr(ds: xr.Dataset) -> MplFigure:
     )
     zoom.legend(loc="upper center", fontsize=7.5)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registered figures (``sim.figures.registry`` collects them)
+
+_STEPS = {"steps": 20000, "tol": COURSE_TOL}
+_SPEC = list(COURSE_SPECTRUM)
+_STEPS_VS_LR = {"spectrum": _SPEC, "beta": COURSE_BETA, "steps": 20000, "tol": COURSE_TOL}
+FIGURES = {
+    "momentum_steps_heatmap": Figure(
+        filename="momentum_steps_heatmap.png",
+        summary="EMA momentum steps to tolerance over (eta, beta) on sigma2 in {5, 0.05}, with each mode's "
+        "repeated-root and stability curves, the seeds' beta = 0.1 interval and the optimal (eta, beta)",
+        full=_STEPS | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:401", "beta": "log:1e-2:1:401"},
+        quick=_STEPS
+        | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:41", "beta": "log:1e-2:1:41", "chunk_size": QUICK_CHUNK},
+        compute_fn=compute_momentum_steps_heatmap,
+        plot=plot_momentum_steps_heatmap,
+    ),
+    "steps_vs_lr": Figure(
+        filename="steps_vs_lr.png",
+        summary="steps to tolerance against eta for GD and momentum (beta = 0.1) on sigma2 in {5, 0.05}: simulated "
+        "and predicted, the best-rate interval [0.2633, 3.797] and its fastest simulated eta",
+        full=_STEPS_VS_LR
+        | {"learning_rate_gd": "log:1e-2:0.25:241", "learning_rate_momentum": "log:1e-2:5:241", "num_interval": 721},
+        quick=_STEPS_VS_LR
+        | {
+            "learning_rate_gd": "log:1e-2:0.25:25",
+            "learning_rate_momentum": "log:1e-2:5:25",
+            "num_interval": 41,
+            "chunk_size": QUICK_CHUNK,
+        },
+        compute_fn=compute_steps_vs_lr,
+        plot=plot_steps_vs_lr,
+    ),
+}

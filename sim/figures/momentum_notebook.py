@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
+from sim.figures.base import Figure
 from sim.linear import dynamics, problems, theory
 
 PUBLISHED_LOSSES = (102.75171092, 102.75171088, 102.75171087)
@@ -109,3 +110,25 @@ def plot_momentum_notebook(ds: xr.Dataset) -> MplFigure:
         fontsize=9.5,
     )
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The registered figures (``sim.figures.registry`` collects them)
+
+_NOTEBOOK = {
+    "n": 500,
+    "seed": 0,
+    "steps": 100,
+    "runs": [["GD η=1e-4", 1e-4, 1.0], ["momentum η=1e-4, β=0.6", 1e-4, 0.6], ["momentum η=2e-4, β=0.6", 2e-4, 0.6]],
+}
+FIGURES = {
+    "momentum_notebook": Figure(
+        filename="momentum_notebook.png",
+        summary="the course momentum notebook: 500 points, seed 0, 100 steps, GD eta = 1e-4 and momentum beta = 0.6 "
+        "with eta = 1e-4, 2e-4: per-dimension |gradient|, |w| and the loss gap (float64)",
+        full=_NOTEBOOK,
+        quick=_NOTEBOOK,
+        compute_fn=compute_momentum_notebook,
+        plot=plot_momentum_notebook,
+    ),
+}

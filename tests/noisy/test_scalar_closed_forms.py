@@ -1,4 +1,4 @@
-"""Closed forms of sim.noisy.scalar_theory against sympy, exact rational arithmetic, the float64 recursion and brute
+"""Closed forms of sim.noisy.scalar against sympy, exact rational arithmetic, the float64 recursion and brute
 force."""
 
 from fractions import Fraction
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from sim.noisy import scalar_theory as noisy
+from sim.noisy import scalar as noisy
 
 
 def _gaussian_expectation(poly: sp.Expr, noises, sigma) -> sp.Expr:
