@@ -1,4 +1,4 @@
-"""A plain NumPy float64 reference for the sweep kernel: the seeds' EMA recursion with every step kept.
+"""A plain NumPy float64 reference for the sweep kernel: the course's EMA recursion with every step kept.
 
 Test oracle only (never imported by the package or benchmarks): independent of JAX, no early stopping.
 """

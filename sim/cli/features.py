@@ -67,7 +67,7 @@ examples:
 
 
 def add_parser(sub) -> None:
-    from sim.networks.mlp import INITS
+    from sim.networks import INITS
 
     p = sub.add_parser(
         "features",
@@ -135,7 +135,9 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
     ds.attrs |= {"command": shlex.join(["sim", *getattr(args, "argv", [])]), "preset": preset or "none"}
     ds.attrs["quick"] = int(args.quick)
-    ds.to_netcdf(output, engine="netcdf4")
+    from sim.core import io
+
+    io.write(ds, output)
     print(summary(ds, seconds))
     print(f"wrote {output}")
     if not ds.attrs.get("complete", 1):
@@ -170,7 +172,7 @@ def summary(ds, seconds: float | None = None) -> str:
             pub = float(r.published_test_mse)
             row += f" {'NaN' if math.isinf(pub) else f'{pub:.4g}':>10}"
         row += f" {float(r.constant_mse):>10.4g}  "
-        lines.append(row + (f"yes (step {int(r.diverged_step)})" if bool(r.diverged) else "no"))
+        lines.append(row + (f"yes (step {int(r.diverge_step)})" if bool(r.diverged) else "no"))
     lines.append("weight-gradient norms at init (Frobenius, full training MSE; hidden_1 ... output):")
     for m in models:
         r = ds.sel(model=m)

@@ -87,8 +87,6 @@ def _problem_parser(kinds, name: str, help_text: str) -> argparse.ArgumentParser
 def run(args) -> int:
     import jax
 
-    from sim.noisy import engine
-
     check_writable(args.output)
     if args.x64:
         jax.config.update("jax_enable_x64", True)
@@ -104,7 +102,9 @@ def run(args) -> int:
     start = time.perf_counter()
     ds, lines = {"scalar": _scalar, "sweep": _sweep, "vector": _vector}[args.kind](args, common)
     ds.attrs["command"] = shlex.join(["sim", *args.argv])
-    engine.write(ds, args.output)
+    from sim.core import io
+
+    io.write(ds, args.output)
     print(
         f"mc {args.kind}: {time.perf_counter() - start:.1f} s ({common['dtype']}, {ds.attrs['device_count']} device(s))"
     )

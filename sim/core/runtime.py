@@ -16,11 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
-import numpy as np
-
-from sim.linear.sweep import native
-
 
 def cpu_count() -> int:
     try:
@@ -57,8 +52,10 @@ def configure_cpu_devices(count: int | None = None) -> str | None:
     return os.environ["XLA_FLAGS"]
 
 
-def mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh named ``points`` over every device JAX sees."""
+def mesh():
+    """A 1-D mesh named ``points`` over every device JAX sees (a ``jax.sharding.Mesh``)."""
+    import jax
+
     return jax.make_mesh((jax.device_count(),), ("points",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
@@ -87,7 +84,9 @@ def git_revision() -> str:
 
 
 def versions() -> dict[str, str]:
+    import jax
     import jaxlib
+    import numpy as np
     import optax
     import xarray
 
@@ -106,6 +105,8 @@ def versions() -> dict[str, str]:
 
 def provenance() -> dict[str, str | int]:
     """Attributes recorded with every result: versions, devices and git revision (netCDF-safe types)."""
+    import jax
+
     devices = jax.devices()
     return {
         **{f"version_{k}": v for k, v in versions().items()},
@@ -118,7 +119,8 @@ def provenance() -> dict[str, str | int]:
 
 
 def info() -> dict:
-    """What ``sim info`` prints: devices, default dtype, x64 mode, CPU cores, which loop sweeps run, versions."""
+    """What ``sim info`` prints: devices, default dtype, x64 mode, CPU cores, versions."""
+    import jax
 
     return {
         "devices": [str(d) for d in jax.devices()],
@@ -127,7 +129,6 @@ def info() -> dict:
         "default_dtype": "float64" if jax.config.jax_enable_x64 else "float32",
         "cpu_cores": cpu_count(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "sweep_loop": native.loop_for(1)[1],
         "git_revision": git_revision(),
         "versions": versions(),
     }

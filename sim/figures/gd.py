@@ -1,4 +1,5 @@
-"""GD figures: the rate against the learning rate (the seeds' Figure 1) and steps to tolerance over (η, σ²).
+"""GD figures: the rate against the learning rate (the course's Figure 1, EECS 182 Sp23 HW2 Q1) and steps to tolerance
+over (η, σ²).
 
 Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out: sweep summaries from
 ``sim.linear.sweep.engine`` and closed forms from ``sim.linear.theory`` in float64) and one ``plot_*`` (dataset in,
@@ -33,7 +34,7 @@ from sim.linear.problems import COURSE_SPECTRUM, COURSE_TOL
 from sim.linear.sweep.engine import DEFAULT_CHUNK, sweep
 
 # --------------------------------------------------------------------------------------------------------------
-# (a) GD rate against the learning rate (the seeds' Figure 1), with measured contraction and steps
+# (a) GD rate against the learning rate (the course's Figure 1, EECS 182 Sp23 HW2 Q1), measured contraction, steps
 
 
 def compute_gd_rate_vs_lr(
@@ -168,7 +169,8 @@ _STEPS = {"steps": 20000, "tol": COURSE_TOL}
 FIGURES = {
     "gd_rate_vs_lr": Figure(
         filename="gd_rate_vs_lr.png",
-        summary="GD mode factors |1 - 2 eta sigma2| and rate vs eta on sigma2 in {5, 0.05} (the seeds' Figure 1), "
+        summary="GD mode factors |1 - 2 eta sigma2| and rate vs eta on sigma2 in {5, 0.05} (the course's Figure 1, "
+        "EECS 182 Sp23 HW2 Q1), "
         "with the simulated contraction and steps to tolerance",
         full=_GD_RATE | {"num": 96},
         quick=_GD_RATE | {"num": 24, "chunk_size": QUICK_CHUNK},

@@ -6,7 +6,7 @@ Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out) a
 puts a closed form (``sim.linear.theory``, float64) beside a simulation (``sim.linear.sweep.engine`` in float32, or
 ``sim.linear.dynamics.run`` in float64 for a handful of runs).
 
-Conventions (glossary in ``sim``): L(w) = ‖y − Xw‖² (no ½); momentum is the seeds' EMA form
+Conventions (glossary in ``sim``): L(w) = ‖y − Xw‖² (no ½); momentum is the course's EMA form
 z ← (1 − β) z + β ∇L, w ← w − η z, whose per-mode matrix R = [[1 − β, 2βσ²], [−η(1 − β), 1 − 2ηβσ²]] has
 det R = 1 − β, so complex eigenvalues have modulus √(1 − β). Distill's "Why Momentum Really Works" writes
 z ← β_D z + ∇f, w ← w − α z on f = ½λw², i.e. β_D = 1 − β, α = ηβ, λ = 2σ² (same iterates).
@@ -58,7 +58,7 @@ def _regime(learning_rate, beta, sigma2) -> np.ndarray:
 
 
 def _distill_to_ema(alpha_lambda, beta_distill, lam):
-    """Distill's (αλ, β_D) on a mode of curvature λ as the seeds' EMA (η, β, σ²)."""
+    """Distill's (αλ, β_D) on a mode of curvature λ as the course's EMA (η, β, σ²)."""
     alpha, beta_d = np.asarray(alpha_lambda, dtype=np.float64) / lam, np.asarray(beta_distill, dtype=np.float64)
     return dynamics.distill_to_ema(alpha, beta_d, lam)
 
@@ -335,7 +335,7 @@ def compute_momentum_phase_spectrum(
     """Spectral radius max over ``num_sigma2`` log-spaced σ² ∈ [σ_min², σ_max²] on an (η, β) grid (closed form),
     each extreme mode's thresholds on a fine β grid, the best-rate η interval per β and the joint optimum; and a
     float32 sweep on a problem with ``sim_modes`` log-spaced modes (equal target) along ``sim_learning_rate`` at the
-    optimal β and the seeds' β = 0.1 (measured contraction beside the closed-form rate)."""
+    optimal β and the course's β = 0.1 (measured contraction beside the closed-form rate)."""
     eta, beta = parse_axis("learning_rate", learning_rate).values, parse_axis("beta", beta).values
     dense = np.geomspace(sigma2_min, sigma2_max, num_sigma2)
     radius = np.zeros((eta.size, beta.size))

@@ -3,7 +3,7 @@
 Contract: :func:`sim.linear.problems.course_momentum_data` regenerates the data; :func:`compute_momentum_notebook` runs
 GD and EMA momentum on it with ``sim.linear.dynamics.run`` under ``jax.enable_x64(True)`` and returns the per-step
 weights, gradients and losses with the closed-form rates; :func:`plot_momentum_notebook` draws them. The loss is
-the seeds' L(w) = ‖y − Xw‖² (no ½, gradient 2Xᵀ(Xw − y)), w₀ = 0. The published final losses after 100 steps are
+the course's L(w) = ‖y − Xw‖² (no ½, gradient 2Xᵀ(Xw − y)), w₀ = 0. The published final losses after 100 steps are
 102.75171092 (GD, η = 1e-4), 102.75171088 (momentum, η = 1e-4, β = 0.6) and 102.75171087 (momentum, η = 2e-4,
 β = 0.6); the tests hold the runs to them to 8 significant digits.
 """

@@ -1,13 +1,13 @@
-"""Steps-to-tolerance figures for momentum: the (η, β) heat map on the seeds' spectrum and the exact counts against η
+"""Steps-to-tolerance figures for momentum: the (η, β) heat map on the course's spectrum and the exact counts against η
 beside GD's.
 
 Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out) and one ``plot_*`` (dataset in,
 ``matplotlib.figure.Figure`` out, no pyplot state) per figure; ``sim.figures.registry`` registers them. The counts are
 float32 sweeps (``sim.linear.sweep.engine``), the curves closed forms (``sim.linear.theory``, float64).
 
-Conventions (glossary in ``sim``): L(w) = ‖y − Xw‖² (no ½); momentum is the seeds' EMA form
+Conventions (glossary in ``sim``): L(w) = ‖y − Xw‖² (no ½); momentum is the course's EMA form
 z ← (1 − β) z + β ∇L, w ← w − η z. Between a mode's two repeated-root learning rates its roots are complex with
-modulus √(1 − β); the seeds' example (β = 0.1 on σ² ∈ {5, 0.05}) gives the interval [0.2633, 3.797].
+modulus √(1 − β); the course's example (β = 0.1 on σ² ∈ {5, 0.05}) gives the interval [0.2633, 3.797].
 
 References: EECS 182 Sp23 HW2 Q1–Q2.
 """
@@ -47,7 +47,7 @@ def compute_momentum_steps_heatmap(
             "repeated_root_hi": (dims, np.asarray(hi)),
             "stable_lr": (dims, np.asarray(theory.momentum_stable_lr(b[None, :], spec[:, None]))),
         }
-        # the seeds' interval: every mode complex, from σ_min²'s smaller to σ_max²'s larger repeated root
+        # the course's interval: every mode complex, from σ_min²'s smaller to σ_max²'s larger repeated root
         example = [
             float(theory.momentum_repeated_root_lrs(COURSE_BETA, spec.min())[0]),
             float(theory.momentum_repeated_root_lrs(COURSE_BETA, spec.max())[1]),
@@ -97,7 +97,7 @@ def plot_momentum_steps_heatmap(ds: xr.Dataset) -> MplFigure:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# (g) Steps to tolerance against η for GD and momentum on the seeds' example: simulated and predicted
+# (g) Steps to tolerance against η for GD and momentum on the course's example: simulated and predicted
 
 
 def compute_steps_vs_lr(
@@ -217,7 +217,7 @@ FIGURES = {
     "momentum_steps_heatmap": Figure(
         filename="momentum_steps_heatmap.png",
         summary="EMA momentum steps to tolerance over (eta, beta) on sigma2 in {5, 0.05}, with each mode's "
-        "repeated-root and stability curves, the seeds' beta = 0.1 interval and the optimal (eta, beta)",
+        "repeated-root and stability curves, the course's beta = 0.1 interval and the optimal (eta, beta)",
         full=_STEPS | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:401", "beta": "log:1e-2:1:401"},
         quick=_STEPS
         | {"spectrum": _SPEC, "learning_rate": "log:1e-2:1e2:41", "beta": "log:1e-2:1:41", "chunk_size": QUICK_CHUNK},

@@ -8,8 +8,8 @@ kept), so rendering both figures of a part runs the experiment once; a returned 
 ``plot_*`` or caller may mutate it.
 Conventions: MSE is the mean squared error (PyTorch's MSELoss); gradient norms are Frobenius norms of each layer's
 weight gradient of the full training MSE; Φ is the n × P Jacobian of the outputs on the training points, principal
-feature k is ψ_k(x) = Σ_p V_pk ∂f(x)/∂θ_p with the training V (REFERENCE §7). Diverged runs are frozen and flagged,
-so nothing plotted is NaN.
+feature k is ψ_k(x) = Σ_p V_pk ∂f(x)/∂θ_p with the training V (EECS 182 Sp25 HW1 Q5). Diverged runs are frozen and
+flagged, so nothing plotted is NaN.
 
 References: EECS 182 Sp25 HW1 Q5 (Parts I and II), Sp25 HW0 Q5 (elbows).
 """
@@ -42,7 +42,7 @@ PF_DEFINITION = (
     r"$\Phi = U S V^\top$ of the $n \times P$ Jacobian on the training points (sign: largest $|\psi_k|$ positive)"
 )
 CACHE_SIZE = 2  # memoized Part I / Part II datasets (``sim figures`` renders a part's two figures in a row)
-# Sp25 HW1 Q5 Part II as published (REFERENCE §7): per-layer weight-gradient norms at init
+# Sp25 HW1 Q5 Part II as published (EECS 182 Sp25 HW1 Q5): per-layer weight-gradient norms at init
 PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085, 0.31, 0.34, 0.40, 0.42]}
 
 
@@ -203,7 +203,7 @@ def plot_part2_features(ds: xr.Dataset) -> MplFigure:
     for i, m in enumerate(models):
         if bool(ds.diverged.sel(model=m)):
             bars[i].set_hatch("//")
-            step = int(ds.diverged_step.sel(model=m))
+            step = int(ds.diverge_step.sel(model=m))
             ax.text(
                 i,
                 0.5,
@@ -329,7 +329,7 @@ def _principal_rows(ds, title, label, decorate, extra_handles):
                 ax.plot(x, psi[k], color=color, lw=1.1)
             decorate(ax, m)
             ax.set_xlim(x[0], x[-1])
-            tag = f" (diverged at step {int(ds.diverged_step.sel(model=m))}: frozen at init)" if frozen else ""
+            tag = f" (diverged at step {int(ds.diverge_step.sel(model=m))}: frozen at init)" if frozen else ""
             ax.set(xlabel="x", title=f"top {k_shown} principal features, {stage}{tag if stage == 'trained' else ''}")
         feature_axes[0].set_ylabel(r"$\psi_k(x)$")
         for stage, ls, color in (("init", "--", "0.45"), ("trained", "-", "black")):
@@ -346,7 +346,7 @@ def _principal_rows(ds, title, label, decorate, extra_handles):
 def _mse_note(ds, model):
     note = f"final test MSE {float(ds.final_test_mse.sel(model=model)):.3g}"
     if bool(ds.diverged.sel(model=model)):
-        note += f", DIVERGED at step {int(ds.diverged_step.sel(model=model))} (frozen at init)"
+        note += f", DIVERGED at step {int(ds.diverge_step.sel(model=model))} (frozen at init)"
     return note
 
 
@@ -496,13 +496,13 @@ def plot_linearized(ds: xr.Dataset) -> MplFigure:
             run = ds.sel(learning_rate=lr, kind=kind)
             label = f"{kind}, lr {lr:g}"
             if bool(run.diverged):
-                label += f" (diverged at step {int(run.diverged_step)})"
+                label += f" (diverged at step {int(run.diverge_step)})"
             ax.semilogy(steps, run.test_loss, ls, color=color, lw=1.2, label=label)
             ax2.semilogy(steps, run.train_loss, ls, color=color, lw=1.2)
             if not bool(run.diverged):
                 ax3.plot(ds.x, run.prediction, ls, color=color, lw=1.0, label=label)
             else:
-                ax.plot(steps[steps >= int(run.diverged_step)][:1], run.test_loss.values[-1:], "x", color=color, ms=8)
+                ax.plot(steps[steps >= int(run.diverge_step)][:1], run.test_loss.values[-1:], "x", color=color, ms=8)
     title = f"test MSE ({ds.attrs['model']}, {ds.attrs['optimizer']} m = {ds.attrs['momentum']:g}); "
     bound = float(ds.learning_rate_stable)
     title += f"full-batch bound of the linearization: lr < {bound:.3g} (minibatch noise diverges earlier)"

@@ -1,4 +1,4 @@
-"""Ridge figures: the filter factors σ²/(σ² + λ) as shrinkage, and early-stopped GD as ridge (seed 004).
+"""Ridge figures: the filter factors σ²/(σ² + λ) as shrinkage, and early-stopped GD as ridge (EECS 182 HW0 Q1).
 
 Contract: one ``compute_*`` (keyword configuration in, ``xarray.Dataset`` out, the configuration in its attrs) and
 one ``plot_*`` (dataset in, ``matplotlib.figure.Figure`` out, no pyplot state) per figure; the configurations at
@@ -6,12 +6,12 @@ full and quick size are the dicts below, for ``sim.figures.registry`` to registe
 :mod:`sim.regression.ridge` in float64: closed forms beside numerical solutions (the primal ridge solve, a plain GD
 loop).
 
-Conventions: ridge minimizes ‖y − Xw‖² + λ‖w‖²; the early-stopping experiment is seed 004's GD on
+Conventions: ridge minimizes ‖y − Xw‖² + λ‖w‖²; the early-stopping experiment is EECS 182 HW0 Q1's GD on
 J(w) = ½‖y − Fw‖² (with the ½: filter factor 1 − (1 − ησ²)ᵗ, step η = 1/α², α = σ_max), which acts like ridge with
 λ ≈ 1/(ηt).
 
-References: EECS 182 Sp25 HW0 Q4 (ridge as shifted singular values, shrinkage); seed 004 (a student's HW0 answer on
-GD for an ill-conditioned square system).
+References: EECS 182 Sp25 HW0 Q4 (ridge as shifted singular values, shrinkage); EECS 182 HW0 Q1 (an early-stopping
+problem on GD for an ill-conditioned square system).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from matplotlib.figure import Figure as MplFigure
 from sim.figures.base import DIVERGED_COLOR, DOTS, NOTE, STAR, Figure
 from sim.regression import designs, early_stopping, ridge
 
-_SHRINKAGE = {"sigmas": [3.0, 1.0, 0.3, 0.1, 0.03], "lam_min": 1e-5, "lam_max": 1e2, "n": 12, "seed": 0}
+_SHRINKAGE = {"singular_values": [3.0, 1.0, 0.3, 0.1, 0.03], "lam_min": 1e-5, "lam_max": 1e2, "n": 12, "seed": 0}
 _SHRINKAGE_PANEL = {"panel_lams": [1e-3, 1e-2, 1e-1, 1.0]}
 RIDGE_SHRINKAGE_FULL = _SHRINKAGE | _SHRINKAGE_PANEL | {"num_lams": 401, "num_markers": 15}
 RIDGE_SHRINKAGE_QUICK = _SHRINKAGE | _SHRINKAGE_PANEL | {"num_lams": 81, "num_markers": 7}
 
 _EARLY = {
     "alpha": 2.0,
-    "sigma_min": 1e-6,
+    "singular_value_min": 1e-6,
     "dim": 30,
     "noise_std": 1e-4,
     "source_power": 1.0,
@@ -48,14 +48,14 @@ _SIGMA_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 
 
 def compute_ridge_shrinkage(
-    *, sigmas, lam_min, lam_max, num_lams, num_markers, panel_lams, n, seed, progress=True
+    *, singular_values, lam_min, lam_max, num_lams, num_markers, panel_lams, n, seed, progress=True
 ) -> xr.Dataset:
-    """Filter factors σ²/(σ² + λ) over log-spaced λ for each σ in ``sigmas``, and the same factors read off the
-    primal ridge solution of a random problem X = U diag(σ) Vᵀ (n × len(sigmas)) at ``num_markers`` λ's; GD's factors
-    1 − (1 − ησ²)ᵗ at t = 1/(ηλ) (η = 1/σ_max², t ≥ 1) for comparison; and the per-mode gain σ/(σ² + λ) over a σ grid
-    at ``panel_lams``, with the gains of the numerical ridge map (XᵀX + λI)⁻¹Xᵀ in X's singular basis."""
+    """Filter factors σ²/(σ² + λ) over log-spaced λ for each σ in ``singular_values``, and the same factors read off the
+    primal ridge solution of a random problem X = U diag(σ) Vᵀ (n × len(singular_values)) at ``num_markers`` λ's; GD's
+    factors 1 − (1 − ησ²)ᵗ at t = 1/(ηλ) (η = 1/σ_max², t ≥ 1) for comparison; and the per-mode gain σ/(σ² + λ) over a σ
+    grid at ``panel_lams``, with the gains of the numerical ridge map (XᵀX + λI)⁻¹Xᵀ in X's singular basis."""
     del progress
-    sig = np.sort(np.asarray(sigmas, dtype=np.float64))[::-1]
+    sig = np.sort(np.asarray(singular_values, dtype=np.float64))[::-1]
     lam = np.geomspace(lam_min, lam_max, num_lams)
     lam_marker = np.geomspace(lam_min, lam_max, num_markers)
     panel_lams = np.asarray(panel_lams, dtype=np.float64)
@@ -87,7 +87,7 @@ def compute_ridge_shrinkage(
         "gain_recovered": (("panel_lam", "sigma"), np.stack(gain_num)),
     }
     coords = {"sigma": sig, "lam": lam, "lam_marker": lam_marker, "panel_lam": panel_lams, "sigma_grid": sigma_grid}
-    attrs = {"sigmas": [float(v) for v in sig], "lam_min": lam_min, "lam_max": lam_max, "num_lams": num_lams}
+    attrs = {"singular_values": [float(v) for v in sig], "lam_min": lam_min, "lam_max": lam_max, "num_lams": num_lams}
     attrs.update(num_markers=num_markers, panel_lams=[float(v) for v in panel_lams], n=n, seed=seed)
     attrs.update(learning_rate=float(eta), dtype="float64")
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -134,22 +134,33 @@ def plot_ridge_shrinkage(ds: xr.Dataset) -> MplFigure:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# (b) Early stopping (seed 004): GD error over steps, the inverse's error, the ridge path
+# (b) Early stopping (EECS 182 HW0 Q1): GD error over steps, the inverse's error, the ridge path
 
 
 def compute_early_stopping(
-    *, alpha, sigma_min, dim, noise_std, source_power, seed, max_steps, num_steps, num_lams, sim_steps, progress=True
+    *,
+    alpha,
+    singular_value_min,
+    dim,
+    noise_std,
+    source_power,
+    seed,
+    max_steps,
+    num_steps,
+    num_lams,
+    sim_steps,
+    progress=True,
 ) -> xr.Dataset:
-    """Seed 004's experiment on F with ``dim`` log-spaced singular values from ``alpha`` down to ``sigma_min``:
-    closed-form GD errors at ``num_steps`` log-spaced steps up to ``max_steps`` (η = 1/α²), a simulated GD loop
-    for ``sim_steps`` steps, the error bound, the inverse's error and the ridge path at ``num_lams`` λ's spanning
-    the equivalent λ = 1/(ηt)."""
+    """The early-stopping experiment (EECS 182 HW0 Q1) on F with ``dim`` log-spaced singular values from ``alpha`` down
+    to ``singular_value_min``: closed-form GD errors at ``num_steps`` log-spaced steps up to ``max_steps`` (η = 1/α²), a
+    simulated GD loop for ``sim_steps`` steps, the error bound, the inverse's error and the ridge path at ``num_lams``
+    λ's spanning the equivalent λ = 1/(ηt)."""
     del progress
     steps = np.unique(np.round(np.geomspace(1, max_steps, num_steps)))
     eta = 1 / alpha**2
     lams = np.geomspace(1 / (eta * max_steps), 10 / eta, num_lams)
     with jax.enable_x64(True):
-        singular_values = np.geomspace(alpha, sigma_min, dim)
+        singular_values = np.geomspace(alpha, singular_value_min, dim)
         problem = early_stopping.ill_conditioned_problem(
             singular_values, noise_std=noise_std, key=jax.random.key(seed), source_power=source_power
         )
@@ -164,7 +175,7 @@ def compute_early_stopping(
         "singular_value": ("mode", singular_values),
     }
     coords = {"step": steps, "lam": lams, "sim_step": np.arange(sim_steps + 1), "mode": np.arange(dim)}
-    attrs = {"alpha": alpha, "sigma_min": sigma_min, "dim": dim, "noise_std": noise_std}
+    attrs = {"alpha": alpha, "singular_value_min": singular_value_min, "dim": dim, "noise_std": noise_std}
     attrs.update(source_power=source_power, seed=seed, max_steps=max_steps, num_steps=num_steps)
     attrs.update(num_lams=num_lams, sim_steps=sim_steps, learning_rate=eta, dtype="float64")
     for k in ("inverse_error", "best_step", "best_gd_error", "best_lam", "best_ridge_error"):
@@ -193,7 +204,7 @@ def plot_early_stopping(ds: xr.Dataset) -> MplFigure:
     ax.set(ylim=(a["best_gd_error"] / 5, inverse * 5), ylabel=r"error $\|w-w^*\|$")
     top = ax.secondary_xaxis("top", functions=(_inverse_eta(eta), _inverse_eta(eta)))
     top.set_xlabel(r"equivalent $\lambda\approx 1/(\eta t)$")
-    span = rf"$\sigma\in[10^{{{np.log10(a['sigma_min']):.3g}}}, {a['alpha']:g}]$"
+    span = rf"$\sigma\in[10^{{{np.log10(a['singular_value_min']):.3g}}}, {a['alpha']:g}]$"
     title = (
         rf"seed 004: GD on $\frac{{1}}{{2}}\|y-Fw\|^2$, F {a['dim']}×{a['dim']}, {span}, noise std {a['noise_std']:g}"
     )
@@ -250,7 +261,8 @@ FIGURES = {
     ),
     "early_stopping": Figure(
         filename="early_stopping.png",
-        summary="seed 004: GD error on an ill-conditioned square system against steps (closed form, simulated loop, "
+        summary="EECS 182 HW0 Q1: GD error on an ill-conditioned square system against steps (closed form, simulated "
+        "loop, "
         "bound) beside the inverse's error and the ridge path",
         full=EARLY_STOPPING_FULL,
         quick=EARLY_STOPPING_QUICK,

@@ -5,7 +5,7 @@ state, where ``grad_fn(params)`` is the gradient pytree of the loss at ``params`
 elementwise over the leaves, so the same dynamics runs on a full parameter vector, on a tuple of per-mode scalars
 (the sweep kernel) or under ``vmap`` over hyperparameters.
 
-Conventions (see the package glossary): ``learning_rate`` is η; in the seeds' EMA momentum, ``beta`` is the weight
+Conventions (see the package glossary): ``learning_rate`` is η; in the course's EMA momentum, ``beta`` is the weight
 of the NEW gradient (β = 1 is plain gradient descent); in the heavy-ball/optax form, ``momentum`` is the weight m of
 the OLD velocity. The two are the same algorithm with ``lr = η β`` and ``m = 1 − β`` (:func:`ema_to_heavy_ball`);
 Distill's (α, β_D, λ) are converted by :func:`ema_to_distill` / :func:`distill_to_ema`.
@@ -64,7 +64,7 @@ def gd(learning_rate) -> Dynamics:
 
 
 def momentum(learning_rate, beta) -> Dynamics:
-    """Momentum in the seeds' exponential-moving-average form.
+    """Momentum in the course's exponential-moving-average form (EECS 182 Sp23 HW2 Q2).
 
     z ← (1 − β) z + β ∇L(w);  w ← w − η z;  z₀ = 0.
 

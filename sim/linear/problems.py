@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
 from sim.core.validate import InputError, check_positive_finite
 
 
-@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """A least-squares problem in its singular basis.

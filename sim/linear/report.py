@@ -19,7 +19,8 @@ from sim.core.grid import Axis, Grid
 from sim.core.validate import InputError, check_in_interval
 from sim.linear import dynamics, theory
 from sim.linear.problems import from_spectrum
-from sim.linear.sweep import engine as sweep
+from sim.linear.sweep import engine
+from sim.linear.sweep.spec import check_hyperparameter
 
 INTERVAL_POINTS = 257  # η values simulated across a flat-rate interval
 MAX_SIM_STEPS = 1_000_000
@@ -31,7 +32,7 @@ def _simulate(method: str, spectrum, tol: float, points: dict[str, list[float]],
     steps = int(min(MAX_SIM_STEPS, 4 * predicted + 200)) if math.isfinite(predicted) else 2000
     grid = Grid(tuple(Axis(name, np.asarray(v, dtype=np.float64), "calculator") for name, v in points.items()))
     with jax.enable_x64(True):
-        ds = sweep.sweep(
+        ds = engine.sweep(
             method, grid, steps=steps, tol=tol, spectrum=spectrum, dtype="float64", chunk_size=64, progress=False
         )
     return {
@@ -64,9 +65,9 @@ def _check(spectrum, tol, learning_rate=None, beta=None):
     problem = from_spectrum(spectrum)
     check_in_interval("tol", tol, 0.0, 1.0, closed_high=False)
     if learning_rate is not None:
-        sweep.check_hyperparameter("learning_rate", learning_rate)
+        check_hyperparameter("learning_rate", learning_rate)
     if beta is not None:
-        sweep.check_hyperparameter("beta", beta)
+        check_hyperparameter("beta", beta)
     return problem.spectrum
 
 

@@ -1,6 +1,6 @@
 """Symbolic derivations (sympy) of the GD and EMA-momentum closed forms in :mod:`sim.linear.theory`.
 
-Contract: nothing here is typed in. Starting from the per-mode loss L = (y − σw)² and the seeds' EMA update
+Contract: nothing here is typed in. Starting from the per-mode loss L = (y − σw)² and the course's EMA update
 z ← (1 − β) z + β ∇L, w ← w − η z, sympy derives the gradient, the transition matrix R (the Jacobian of the update
 in the state (a, x) = (velocity, error), the ordering of :func:`sim.linear.theory.momentum_matrix`), its trace,
 determinant, characteristic polynomial, eigenvalues and discriminant, the repeated-root learning rates

@@ -4,7 +4,7 @@ Contract: every function is pure ``jax.numpy`` (vectorizes over any broadcastabl
 conventions: the loss is L(w) = ‖y − Xw‖² (no ½), ``sigma2`` is a squared singular value σ², ``learning_rate`` is
 η and ``beta`` is the EMA momentum weight of the new gradient. In the singular basis each mode is an independent
 linear recursion u ← R u; :func:`transition_matrix` derives R from a dynamics' own ``step`` (so theory and simulator
-cannot drift apart) and :func:`momentum_matrix` states the seeds' closed form for the EMA case. For momentum the
+cannot drift apart) and :func:`momentum_matrix` states the course's closed form for the EMA case. For momentum the
 module also gives R's eigenvalues, discriminant and regime (:data:`REGIMES`), the three η thresholds of a mode, the
 rate over a spectrum, the best-rate η interval for a β, the joint optimum over (η, β) and the exact transient growth
 max_t ‖Rᵗ‖₂. :mod:`sim.linear.symbolic` derives the same formulas with sympy and the tests hold the two together.
@@ -69,7 +69,7 @@ def steps_to_tolerance(rate, tol):
 
 
 def momentum_matrix(learning_rate, beta, sigma2):
-    """The seeds' per-mode momentum matrix R acting on (a, x) = (velocity, error), array of shape [..., 2, 2].
+    """The course's per-mode momentum matrix R acting on (a, x) = (velocity, error), array of shape [..., 2, 2].
 
     R = [[1 − β, 2βσ²], [−η(1 − β), 1 − 2ηβσ²]]; det R = 1 − β, tr R = 2 − β − 2ηβσ².
     """

@@ -1,11 +1,11 @@
-"""The course's local-linearization experiments (REFERENCE §7) as ``xarray.Dataset`` results, and their parts.
+"""The course's local-linearization experiments (EECS 182 Sp25 HW1 Q5) as ``xarray.Dataset`` results, and their parts.
 
 Contract: every function takes keyword configuration (defaults = the course's full size), validates it (an
 :class:`sim.core.validate.InputError` naming the parameter, before anything is compiled), runs ``sim.networks.training``
 and ``sim.networks.features`` and returns one ``xarray.Dataset`` holding everything a figure or a table needs, with the
 configuration and ``sim.core.runtime.provenance()`` in netCDF-safe ``attrs``. No NaN anywhere: ragged axes are padded
 with 0 (``layer``: see ``num_layers``; ``unit``: see ``width``, elbows padded with +inf and ``elbow_defined`` False),
-and a diverged run is frozen and flagged (``diverged``, ``diverged_step``), see ``sim.networks.training``.
+and a diverged run is frozen and flagged (``diverged``, ``diverge_step``), see ``sim.networks.training``.
 
 * :func:`part1` — Sp25 HW1 Q5 Part I: elbow-initialized 1 → w → 1 ReLU nets (widths 10 / 20 / 40, one and two hidden
   layers) on the piecewise-linear kink target, SGD lr 0.02, batch 40, 150 000 steps (``steps`` to shorten).
@@ -40,7 +40,7 @@ from sim.networks import data as targets
 from sim.networks import elbows, features, mlp, training
 
 STAGES = ("init", "trained")
-KINKS = tuple(k / 10 for k in range(11))  # the kink target's knots (REFERENCE §6)
+KINKS = tuple(k / 10 for k in range(11))  # the kink target's knots (EECS 182 Sp25 HW0 Q5)
 PART2_MODELS = {
     "shallow": {"depth": 1, "width": 20, "init": "pytorch", "scale": None, "train_interval": (-1.0, 1.0)},
     "small": {"depth": 4, "width": 20, "init": "uniform", "scale": 0.03, "train_interval": (-1.0, 1.0)},
@@ -126,7 +126,7 @@ def part2(
 
     Returns:
       The common per-model dataset (module docstring) plus ``constant_mse`` (test MSE of the best constant,
-      the training mean) and ``published_test_mse`` (REFERENCE §7; inf marks the published NaN).
+      the training mean) and ``published_test_mse`` (EECS 182 Sp25 HW1 Q5; inf marks the published NaN).
     """
     config = call_config(locals(), optimizer="momentum", interval=(-1.0, 1.0))
     models = list(models) if not isinstance(models, str) else [models]
@@ -397,7 +397,7 @@ def _assemble(records, target_fn) -> xr.Dataset:
         "final_train_mse": ("model", np.array([float(r.train_loss[-1]) for r in res])),
         "constant_mse": ("model", stack("constant_mse")),
         "diverged": ("model", np.array([bool(r.diverged) for r in res])),
-        "diverged_step": ("model", np.array([int(r.diverged_step) for r in res])),
+        "diverge_step": ("model", np.array([int(r.diverge_step) for r in res])),
         "target": ("x", target_fn(records[0]["grid"])),
     }
     if "elbows" in records[0]:

@@ -52,7 +52,7 @@ def linearized_comparison(
     Returns:
       Dataset over ``learning_rate``, ``kind`` = ("network", "linearized") and ``step``: ``train_loss``,
       ``test_loss``, ``prediction`` [learning_rate, kind, x], ``distance`` ‖θ_T − θ₀‖, ``diverged``,
-      ``diverged_step``; ``feature_drift`` [learning_rate] ‖Φ_T − Φ₀‖_F / ‖Φ₀‖_F of the network (0 for the
+      ``diverge_step``; ``feature_drift`` [learning_rate] ‖Φ_T − Φ₀‖_F / ‖Φ₀‖_F of the network (0 for the
       linearized model by construction); ``learning_rate_stable`` and ``top_singular_value`` s₁.
     """
     config = call_config(locals())
@@ -67,7 +67,7 @@ def linearized_comparison(
     grid = feature_grid((-1.0, 1.0), grid_points)
     phi0, _, pred0 = (np.asarray(v) for v in feature_views(params0, data.x_train, grid))
     flat0 = np.asarray(mlp.flatten(params0)[0])
-    out = {k: [] for k in ("train_loss", "test_loss", "prediction", "distance", "diverged", "diverged_step")}
+    out = {k: [] for k in ("train_loss", "test_loss", "prediction", "distance", "diverged", "diverge_step")}
     drift = []
     for lr in tqdm(lrs, desc="linearized", disable=not progress):
         net = training.train(params0, *args, learning_rate=lr, **kw)
@@ -79,7 +79,7 @@ def linearized_comparison(
         out["prediction"].append(np.stack(preds))
         out["distance"].append([np.linalg.norm(np.asarray(mlp.flatten(r.params)[0]) - flat0) for r in runs])
         out["diverged"].append([bool(r.diverged) for r in runs])
-        out["diverged_step"].append([int(r.diverged_step) for r in runs])
+        out["diverge_step"].append([int(r.diverge_step) for r in runs])
         phi_t = np.asarray(feature_views(net.params, data.x_train, grid)[0])
         drift.append(np.linalg.norm(phi_t - phi0) / np.linalg.norm(phi0))  # features.feature_drift, in NumPy
     s1 = float(np.linalg.norm(phi0.astype(np.float64), ord=2))

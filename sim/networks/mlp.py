@@ -33,9 +33,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
+from sim.networks import INITS
 
 Params = list[dict[str, jax.Array]]
-INITS = ("uniform", "he_uniform", "he_normal", "pytorch", "elbows")
 DTYPES = ("float32", "float64")
 
 

@@ -10,10 +10,10 @@ minibatches. Nothing here draws initial parameters: pass them from ``sim.network
 Conventions:
 
 * Loss ``"mse"``: L(θ) = mean_j (f(x_j) − y_j)², PyTorch's ``nn.MSELoss()`` (mean squared error, no ½), as in the
-  course's notebooks. ``"half_mse"`` is ½ of it, the ℓ = ½(f̂ − y)² of the elbow problem (REFERENCE §6).
+  course's notebooks. ``"half_mse"`` is ½ of it, the ℓ = ½(f̂ − y)² of the elbow problem (EECS 182 Sp25 HW0 Q5).
 * Optimizers (``OPTIMIZERS``): ``"sgd"`` is θ ← θ − lr ∇L (exactly :func:`sgd_step`); ``"momentum"`` is optax's and
   PyTorch's heavy ball ``optax.sgd(lr, momentum=m)``: v ← m v + ∇L, θ ← θ − lr v (the package glossary's
-  ``momentum``; the seeds' EMA form is the same with lr = η β, m = 1 − β); ``"adam"`` is ``optax.adam(lr)``.
+  ``momentum``; the course's EMA form is the same with lr = η β, m = 1 − β); ``"adam"`` is ``optax.adam(lr)``.
 * Minibatches: drawn inside the scan from ``jax.random.key(seed)``. By default WITHOUT replacement, like the course's
   ``DataLoader(shuffle=True)``: the data are reshuffled every epoch (a fresh permutation per epoch) and step t takes
   positions t·B … t·B + B − 1 of the concatenated epochs, so every batch has exactly B points and a batch may
@@ -22,7 +22,7 @@ Conventions:
 * Gradient norms: the Frobenius norm of each layer's WEIGHT gradient (biases excluded) of the FULL training loss,
   at each checkpoint; layers ordered ``hidden_1 … hidden_depth, output`` (``mlp.layer_names``).
 * Divergence is a result, not a crash: a step whose minibatch loss is non-finite or above ``divergence_bound`` sets
-  ``diverged`` and ``diverged_step``, restores the last parameters whose loss was below the bound and freezes
+  ``diverged`` and ``diverge_step``, restores the last parameters whose loss was below the bound and freezes
   training there. Logged losses are clipped at the bound and every logged number is finite (no NaN).
 
 References: EECS 182 Sp25 HW1 Q5 (local-linearization features, Parts I and II), Sp25 HW0 Q5 (elbows); Jacot et
@@ -64,7 +64,7 @@ class TrainResult:
       grad_norms: Frobenius norm of each layer's weight gradient of the full training loss, shape [C, L].
       batch_loss: the minibatch loss at the parameters before each step, shape [steps].
       diverged: bool scalar.
-      diverged_step: the step whose loss crossed the bound, −1 if none.
+      diverge_step: the step whose loss crossed the bound, −1 if none.
     """
 
     params: Params
@@ -75,7 +75,7 @@ class TrainResult:
     grad_norms: jax.Array
     batch_loss: jax.Array
     diverged: jax.Array
-    diverged_step: jax.Array
+    diverge_step: jax.Array
 
 
 def make_optimizer(name: str, *, learning_rate, momentum=0.9) -> optax.GradientTransformation:
@@ -344,7 +344,7 @@ def _compiled(model, optimizer, half, steps, batch_size, every, replace):
             return _finite(train_loss, bound), _finite(test_loss, bound), _finite(_grad_norms(g), cap)
 
         def step(carry, t):
-            p, state, good, diverged, diverged_step = carry
+            p, state, good, diverged, diverge_step = carry
             idx = batch_indices(key, t, n=x.shape[0], batch_size=batch_size, replace=replace)
             loss, g = value_and_grad(p, aux, x[idx], y[idx])
             active = (t < steps) & ~diverged
@@ -357,7 +357,7 @@ def _compiled(model, optimizer, half, steps, batch_size, every, replace):
                 _select(ok, new_state, state),
                 _select(ok, p, good),
                 diverged | bad,
-                jnp.where(bad, t, diverged_step),
+                jnp.where(bad, t, diverge_step),
             )
             return carry, _finite(loss, bound)
 
@@ -379,7 +379,7 @@ def _compiled(model, optimizer, half, steps, batch_size, every, replace):
             grad_norms=norms,
             batch_loss=losses.reshape(-1),
             diverged=carry[3],
-            diverged_step=carry[4],
+            diverge_step=carry[4],
         )
 
     return jax.jit(run)

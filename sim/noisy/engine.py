@@ -161,7 +161,7 @@ def monte_carlo(
     quantile_scale: float = 1.0,
     bins: int = DEFAULT_BINS,
     sample_paths: int = 0,
-    bound: float = DEFAULT_BOUND,
+    divergence_bound: float = DEFAULT_BOUND,
     bounds=None,
     confidence: float = 0.95,
     prng: str = DEFAULT_PRNG,
@@ -185,7 +185,7 @@ def monte_carlo(
       quantile_scale: the linear-to-logarithmic crossover of the histogram bins (the values' typical size).
       bins: histogram bins (≥ 16).
       sample_paths: also return the recorded values of trajectories 0 … sample_paths − 1.
-      bound: divergence bound on |value| (absolute), for every output not in ``bounds``.
+      divergence_bound: divergence bound on |value| (absolute), for every output not in ``bounds``.
       bounds: optional mapping from output name to its own bound (> 0; ``math.inf`` exempts the output from the
         bound: only non-finite values count as diverged). Histogrammed outputs need a finite bound.
       confidence: level of the confidence intervals, in (0, 1).
@@ -200,7 +200,9 @@ def monte_carlo(
       (elements in the estimates), ``name_diverged_fraction``, ``name_quantile`` and, if asked,
       ``name_paths`` with ``name_path_diverged``.
     """
-    spec = _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, bound)
+    spec = _validate_engine(
+        trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, divergence_bound
+    )
     trajectories, chunk_size, bins = spec["trajectories"], spec["chunk_size"], spec["bins"]  # integral floats → int
     check_in_interval("confidence", confidence, 0.0, 1.0, closed_high=False)
     check_positive_finite("quantile_scale", quantile_scale)
@@ -223,7 +225,7 @@ def monte_carlo(
             raise InputError("bounds", f"the bound of {name!r} must be > 0, got {value!r}")
         if name in quantile_of and quantiles is not None and np.size(quantiles) and not np.isfinite(value):
             raise InputError("bounds", f"{name!r} is histogrammed (quantile_of): its bound must be finite")
-    bounds = {name: float(bounds.get(name, bound)) for name in shapes}
+    bounds = {name: float(bounds.get(name, divergence_bound)) for name in shapes}
     dims = dict(dims or {})
     for name, shape in shapes.items():
         names = tuple(dims.get(name, (f"{name}_dim_{i}" for i in range(len(shape) - 1))))
@@ -276,12 +278,12 @@ def monte_carlo(
         "super_block": SUPER_BLOCK,
         "confidence": confidence,
         "ci_method": "normal approximation: mean ± z sqrt(s2/n); var ± z sqrt((m4 - s4 (n-3)/(n-1)) / n)",
-        "divergence_bound": bound,
+        "divergence_bound": divergence_bound,
         "divergence_bounds": ", ".join(f"{k}: {v:g}" for k, v in bounds.items()),
         "divergence": "an element is diverged from the first recorded step where it is non-finite or |value| > "
         "its output's bound (divergence_bounds); diverged elements are excluded from mean, var, CIs and quantiles "
         "(name_count counts the rest) and counted in name_diverged_fraction",
-        "quantile_method": f"histogram of asinh(value / quantile_scale), {bins} bins over ±asinh(bound / "
+        "quantile_method": f"histogram of asinh(value / quantile_scale), {bins} bins over ±asinh(divergence_bound / "
         "quantile_scale) (the output's bound), linear interpolation inside a bin",
         "quantile_scale": quantile_scale,
         "bins": bins,
@@ -290,7 +292,7 @@ def monte_carlo(
     return acc.dataset(dims, z, spec["record_steps"], attrs)
 
 
-def _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, bound):
+def _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, divergence_bound):
     trajectories = check_int("trajectories", trajectories, minimum=1, maximum=MAX_TRAJECTORIES)
     rec = np.asarray(record_steps)
     if rec.ndim != 1 or rec.size == 0:
@@ -307,7 +309,7 @@ def _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bi
         check_in_interval("quantiles", q, 0.0, 1.0, closed_low=True, closed_high=True)
     bins = check_int("bins", bins, minimum=16)
     check_int("sample_paths", sample_paths, minimum=0, maximum=trajectories)
-    check_positive_finite("bound", bound)
+    check_positive_finite("divergence_bound", divergence_bound)
     return {
         "trajectories": trajectories,
         "record_steps": rec,
@@ -362,17 +364,6 @@ def _runner(trajectory, prng: str):
         chunk, mesh=runtime.mesh(), in_specs=(P("points"), P(), P()), out_specs=P("points"), check_vma=False
     )
     return jax.jit(sharded)
-
-
-def write(ds: xr.Dataset, path) -> None:
-    """Write a results dataset to netCDF4."""
-    ds.to_netcdf(path, engine="netcdf4")
-
-
-def read(path) -> xr.Dataset:
-    """Read a results file written by :func:`write` back into memory."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
 
 
 # --------------------------------------------------------------------------------------------------------------

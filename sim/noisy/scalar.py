@@ -401,7 +401,7 @@ def scalar(
     chunk_size: int = DEFAULT_CHUNK,
     quantiles=DEFAULT_QUANTILES,
     sample_paths: int = 0,
-    bound: float = DEFAULT_BOUND,
+    divergence_bound: float = DEFAULT_BOUND,
     confidence: float = 0.95,
     block: int = DEFAULT_BLOCK,
     bins: int = DEFAULT_BINS,
@@ -412,10 +412,11 @@ def scalar(
     """Monte Carlo of scalar SGD with noisy inputs beside the exact moments of the closed forms above.
 
     w_{t+1} = w_t − η x̃_t (x̃_t w_t − y), x̃_t = x + σ N_t, N_t ~ N(0, 1) i.i.d., w₀ = 0 (EECS 182 Sp23 HW2 Q3).
-    A run with |w| > ``bound`` × scale is frozen there and counted as diverged (excluded from the estimates); the
-    bound is RELATIVE to the problem's scale = max(|m*|, |y|/√(x² + σ²)) (floored at 1e-30), so a stable problem
-    with a large target is not called diverged. The absolute bound (capped at the working dtype's largest value)
-    is ``attrs["divergence_bound"]``; ``divergence_bound_relative`` and ``divergence_scale`` are attrs too.
+    A run with |w| > ``divergence_bound`` × scale is frozen there and counted as diverged (excluded from the estimates);
+    the divergence_bound is RELATIVE to the problem's scale = max(|m*|, |y|/√(x² + σ²)) (floored at 1e-30), so a stable
+    problem with a large target is not called diverged. The absolute divergence_bound (capped at the working dtype's
+    largest value) is ``attrs["divergence_bound"]``; ``divergence_bound_relative`` and ``divergence_scale`` are attrs
+    too.
 
     Args:
       x, y: the data point; sigma: the input-noise standard deviation σ ≥ 0; learning_rate: η > 0.
@@ -433,15 +434,15 @@ def scalar(
         if np.ndim(value) != 0:
             raise InputError(name, "must be a scalar (use scalar_sweep for a grid)")
     steps, record, block = check_steps(steps, record_steps, block)
-    check_positive_finite("bound", bound)
+    check_positive_finite("divergence_bound", divergence_bound)
     kw = {"x": float(x), "y": float(y), "sigma": float(sigma), "learning_rate": float(learning_rate)}
     a = kw["x"] ** 2 + kw["sigma"] ** 2
     m_star = float(mean_limit(kw["x"], kw["y"], kw["sigma"]))
     scale = max(abs(m_star), abs(kw["y"]) / np.sqrt(a), 1e-30)  # the size of typical w: where bins turn logarithmic
-    relative = float(bound)
+    relative = float(divergence_bound)
     # the kernel's freeze and the engine's check use the same value, representable in the working dtype
-    bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
-    params = np.asarray([kw["x"], kw["y"], kw["sigma"], kw["learning_rate"], bound], dtype=dtype)
+    divergence_bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
+    params = np.asarray([kw["x"], kw["y"], kw["sigma"], kw["learning_rate"], divergence_bound], dtype=dtype)
     ds = monte_carlo(
         _scalar_trajectory(steps, record, block),
         trajectories=trajectories,
@@ -453,7 +454,7 @@ def scalar(
         quantile_scale=scale,
         bins=bins,
         sample_paths=sample_paths,
-        bound=bound,
+        divergence_bound=divergence_bound,
         confidence=confidence,
         prng=prng,
         progress=progress,
@@ -550,7 +551,7 @@ def scalar_sweep(
     seed: int = 0,
     chunk_size: int = 256,
     point_chunk: int = 256,
-    bound: float = DEFAULT_BOUND,
+    divergence_bound: float = DEFAULT_BOUND,
     confidence: float = 0.95,
     quantiles=(0.05, 0.5, 0.95, 0.99),
     bins: int = 2048,
@@ -605,14 +606,14 @@ def scalar_sweep(
     steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
     steps, record, block = check_steps(steps, (steps // 2, steps), block)
     point_chunk = min(check_int("point_chunk", point_chunk, minimum=1), grid.size)  # no padding past the grid
-    check_positive_finite("bound", bound)
+    check_positive_finite("divergence_bound", divergence_bound)
     grid.check_budget(max_points)
     vals = grid.values_at(np.arange(grid.size))
     xs = vals.get("x", np.full(grid.size, float(x)))
     _check_problem(xs, y, vals["sigma"], vals["learning_rate"], dtype)
 
     traj = _sweep_trajectory(steps, record, block)
-    bound = float(np.asarray(bound, dtype))  # the kernel's freeze and the engine's check use the same value
+    divergence_bound = float(np.asarray(divergence_bound, dtype))  # the kernel's freeze and the engine's check agree
     points = np.stack([xs, vals["sigma"], vals["learning_rate"]], axis=1)
     out: dict[str, np.ndarray] = {}
     computed = np.zeros(grid.size, dtype=bool)
@@ -628,14 +629,14 @@ def scalar_sweep(
                 traj,
                 trajectories=trajectories,
                 record_steps=record,
-                args=(padded, np.asarray(y, dtype), np.asarray(bound, dtype)),
+                args=(padded, np.asarray(y, dtype), np.asarray(divergence_bound, dtype)),
                 seed=seed,
                 chunk_size=chunk_size,
                 quantiles=quantiles,
                 quantile_of=("w",),
                 quantile_scale=max(abs(float(y)), 1e-30),
                 bins=bins,
-                bound=bound,
+                divergence_bound=divergence_bound,
                 bounds={k: np.inf for k in FACTOR_LEAVES},  # sums of A: their size is the result, never excluded
                 confidence=confidence,
                 prng=prng,

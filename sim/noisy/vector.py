@@ -274,7 +274,7 @@ def vector(
     chunk_size: int = DEFAULT_CHUNK,
     quantiles=DEFAULT_QUANTILES,
     sample_paths: int = 1,
-    bound: float = DEFAULT_BOUND,
+    divergence_bound: float = DEFAULT_BOUND,
     confidence: float = 0.95,
     block: int = DEFAULT_BLOCK,
     bins: int = DEFAULT_BINS,
@@ -306,13 +306,12 @@ def vector(
       Monte Carlo mean), both at the last recorded step (T by default), with ``factor_ci_low/high`` (the modes' CIs
       times s_i/u_iᵀy). Settings, ``ridge_lambda`` = mσ², ``mean_threshold`` and (n ≤ 24) ``second_moment_factor``
       at η (the first step's, with decay) are attrs.
-      A run with any |w_j| beyond ``bound`` × scale is frozen there; its out-of-bound elements count as diverged.
-      The bound is RELATIVE to the problem's scale = max(‖w_ridge‖, ‖w_lstsq‖) (floored at 1e-30; ``sq_dist``
-      gets (bound × scale)²), so stable problems with large targets are not called diverged; attrs
-      ``divergence_bound`` (absolute, capped at the dtype's largest value), ``divergence_bound_relative`` and
-      ``divergence_scale`` record it.
-      Modes with u_iᵀy = 0 (up to rounding) have no filter factor: ``factor_defined`` is False there and
-      ``factor``, ``exact_factor`` and ``factor_ci_low/high`` are 0.
+      A run with any |w_j| beyond ``divergence_bound`` × scale is frozen there; its out-of-bound elements count as
+      diverged. The divergence_bound is RELATIVE to the problem's scale = max(‖w_ridge‖, ‖w_lstsq‖) (floored at 1e-30;
+      ``sq_dist`` gets (divergence_bound × scale)²), so stable problems with large targets are not called diverged;
+      attrs ``divergence_bound`` (absolute, capped at the dtype's largest value), ``divergence_bound_relative`` and
+      ``divergence_scale`` record it. Modes with u_iᵀy = 0 (up to rounding) have no filter factor: ``factor_defined`` is
+      False there and ``factor``, ``exact_factor`` and ``factor_ci_low/high`` are 0.
 
     References:
       EECS 182 Sp23 HW2 Q3 (noisy inputs as ridge); Sp25 HW0 Q4 (filter factors).
@@ -328,7 +327,7 @@ def vector(
     check_dtype(dtype)
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
     steps, record, block = check_steps(steps, _default_record(steps) if record_steps is None else record_steps, block)
-    check_positive_finite("bound", bound)
+    check_positive_finite("divergence_bound", divergence_bound)
     threshold = mean_threshold(x, sigma=sigma)
     if eta >= threshold:
         raise InputError(
@@ -345,10 +344,10 @@ def vector(
     s_r, uy_r = spec["s"][:r], spec["uy"]
     lstsq_norm = float(np.linalg.norm(np.where(s_r > 0, uy_r / np.where(s_r > 0, s_r, 1), 0)))
     scale = max(float(np.linalg.norm(w_ridge)), lstsq_norm, 1e-30)
-    relative = float(bound)
+    relative = float(divergence_bound)
     # the kernel's freeze and the engine's check use the same value, representable in the working dtype
-    bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
-    params = np.asarray([sigma, eta, 0.0 if tau is None else 1 / tau, bound], dtype=dtype)
+    divergence_bound = float(np.asarray(min(relative * scale, float(np.finfo(dtype).max)), dtype))
+    params = np.asarray([sigma, eta, 0.0 if tau is None else 1 / tau, divergence_bound], dtype=dtype)
     ds = monte_carlo(
         _vector_trajectory(steps, record, block, batch, batch == m),
         trajectories=trajectories,
@@ -361,7 +360,7 @@ def vector(
         quantile_scale=max(float(w_ridge @ w_ridge), 1e-30) * 1e-3,
         bins=bins,
         sample_paths=sample_paths,
-        bound=bound,
+        divergence_bound=divergence_bound,
         bounds={"sq_dist": min(relative * scale, 1e150) ** 2},  # ‖w − w_ridge‖² is on the squared scale
         confidence=confidence,
         prng=prng,

@@ -1,18 +1,19 @@
-"""Early-stopped GD as a regularizer: GD filter factors and the seed-004 ill-conditioned experiment.
+"""Early-stopped GD as a regularizer: GD filter factors and the ill-conditioned early-stopping experiment (EECS 182 HW0
+Q1).
 
 Contract: :func:`gd_filter_factors` gives GD's per-mode factor 1 − (1 − ησ²)ᵗ (the pseudo-inverse with mode i scaled
 by it), to set beside ``sim.regression.ridge.ridge_filter_factors`` (t steps act like λ ≈ 1/(ηt)).
-:func:`early_stopping` runs the seed-004 experiment: a square F = U diag(s) Vᵀ with a tiny σ_min, y = F w* + e; F⁻¹y's
-error explodes like ‖e‖/σ_min while GD from w₀ = 0, stopped early, stays bounded. Everything is closed form per SVD
-mode, with a plain GD loop (``lax.scan``) to check it. Inputs are validated first
+:func:`early_stopping` runs the early-stopping experiment of EECS 182 HW0 Q1: a square F = U diag(s) Vᵀ with a tiny
+σ_min, y = F w* + e; F⁻¹y's error explodes like ‖e‖/σ_min while GD from w₀ = 0, stopped early, stays bounded. Everything
+is closed form per SVD mode, with a plain GD loop (``lax.scan``) to check it. Inputs are validated first
 (:class:`sim.core.validate.InputError`).
 
-Convention: seed 004 writes J(w) = ½‖y − Fw‖², *with* the ½, so its GD filter factor is 1 − (1 − ησ²)ᵗ and GD is
+Convention: EECS 182 HW0 Q1 writes J(w) = ½‖y − Fw‖², *with* the ½, so its GD filter factor is 1 − (1 − ησ²)ᵗ and GD is
 stable iff η < 2/α² (α = σ_max); the package's GD convention L = ‖y − Xw‖² (no ½) is the same iteration at half the
 learning rate.
 
-References: seed 004 (a student's HW0 answer: GD on an ill-conditioned square system stays bounded where F⁻¹y does
-not); EECS 182 Sp25 HW1 Q1 (per-mode GD).
+References: EECS 182 HW0 Q1 (an early-stopping problem: GD on an ill-conditioned square system stays bounded where F⁻¹y
+does not); EECS 182 Sp25 HW1 Q1 (per-mode GD).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sim.core.validate import InputError, check_in_interval, check_int, check_po
 from sim.regression.designs import haar_orthonormal
 
 
-def gd_filter_factors(sigma: ArrayLike, *, learning_rate: ArrayLike, steps: ArrayLike) -> jax.Array:
+def gd_filter_factors(singular_values: ArrayLike, *, learning_rate: ArrayLike, steps: ArrayLike) -> jax.Array:
     """GD filter factors 1 − (1 − ησ²)ᵗ after t steps from w₀ = 0 on J(w) = ½‖y − Xw‖² (broadcast).
 
     GD's iterate is the pseudo-inverse with mode i scaled by this factor. For ησ² < 1 it is evaluated as
@@ -37,14 +38,14 @@ def gd_filter_factors(sigma: ArrayLike, *, learning_rate: ArrayLike, steps: Arra
     :func:`ridge_filter_factors`, t steps act like λ ≈ 1/(ηt).
 
     References:
-      Seed 004 (GD on J = ½‖y − Fw‖²); EECS 182 Sp25 HW1 Q1 (per-mode GD).
+      EECS 182 HW0 Q1 (GD on J = ½‖y − Fw‖²); EECS 182 Sp25 HW1 Q1 (per-mode GD).
     """
-    s = check_positive_finite("sigma", sigma, allow_zero=True)
+    s = check_positive_finite("singular_values", singular_values, allow_zero=True)
     eta = check_positive_finite("learning_rate", learning_rate)
     t = check_positive_finite("steps", steps, allow_zero=True)
     if np.any((eta * s * s > 1) & (t % 1 != 0)):  # 1 − ησ² < 0 has no real power of a fractional t
-        raise InputError("steps", "must be whole numbers where learning_rate * sigma^2 > 1")
-    return _gd_factors(*(jnp.asarray(v) for v in (sigma, learning_rate, steps)))
+        raise InputError("steps", "must be whole numbers where learning_rate * singular_values^2 > 1")
+    return _gd_factors(*(jnp.asarray(v) for v in (singular_values, learning_rate, steps)))
 
 
 @jax.jit
@@ -57,7 +58,7 @@ def _gd_factors(sigma, eta, t):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Seed 004: early-stopped GD on an ill-conditioned square system
+# EECS 182 HW0 Q1: early-stopped GD on an ill-conditioned square system
 
 
 @jax.tree_util.register_dataclass
@@ -294,7 +295,8 @@ def early_stopping(
     sim_steps: int = 0,
     learning_rate: float | None = None,
 ) -> EarlyStopping:
-    """Seed 004's experiment: GD error over steps against the inverse's error and the ridge path.
+    """The early-stopping experiment (EECS 182 HW0 Q1): GD error over steps against the inverse's error and the ridge
+    path.
 
     GD runs on J(w) = ½‖y − Fw‖² (the seed's ½) from w₀ = 0 at step size η = 1/α² by default (α = max singular
     value; GD is stable iff η < 2/α², and η ≤ 1/α² makes every mode's error decay monotonically). The GD errors are
@@ -314,7 +316,7 @@ def early_stopping(
       An :class:`EarlyStopping`.
 
     References:
-      Seed 004 (a student's EECS 182 HW0 answer; its claim ‖w_t‖ ≤ ‖w_{t−1}‖ + ηα‖y‖ is checked in the tests).
+      EECS 182 HW0 Q1 (its claim ‖w_t‖ ≤ ‖w_{t−1}‖ + ηα‖y‖ is checked in the tests).
     """
     eta = _check_lr(problem, learning_rate)
     steps, lams = _check_steps(steps), _check_lams(lams)

@@ -1,10 +1,10 @@
-"""Ridge regression in every form the seeds derive, least squares and min-norm, and their limits.
+"""Ridge regression in every form the course derives, least squares and min-norm, and their limits.
 
 Contract: every solver takes a data matrix ``x`` of shape [n, d] and targets ``y`` of shape [n] (or [n, k]), is
 pure ``jax.numpy`` built on ``jnp.linalg`` (solve, lstsq, svd), keeps the working dtype of its inputs (float32, or
 float64 under ``jax.enable_x64(True)``; integers are promoted to the default float), and validates its arguments
 before computing, raising :class:`sim.core.validate.InputError` named after the offending parameter. The ridge objective
-is the seeds' ‖y − Xw‖² + λ‖w‖² with λ = ``lam`` > 0, and all of these return the same ŵ_λ:
+is the course's ‖y − Xw‖² + λ‖w‖² with λ = ``lam`` > 0, and all of these return the same ŵ_λ:
 
 ====================  ============================================================================================
 primal                (XᵀX + λI)⁻¹Xᵀy
@@ -409,16 +409,16 @@ def ridge_large_lam(x: ArrayLike, y: ArrayLike, *, lam: float) -> jax.Array:
     return x.T @ y / _lam(lam)
 
 
-def ridge_filter_factors(sigma: ArrayLike, *, lam: ArrayLike) -> jax.Array:
-    """Ridge filter factors σ²/(σ² + λ) (broadcast over ``sigma`` and ``lam``): ridge is the pseudo-inverse with
-    mode i scaled by this factor. 0 for σ = 0.
+def ridge_filter_factors(singular_values: ArrayLike, *, lam: ArrayLike) -> jax.Array:
+    """Ridge filter factors σ²/(σ² + λ) (broadcast over ``singular_values`` σ and ``lam``): ridge is the pseudo-inverse
+    with mode i scaled by this factor. 0 for σ = 0.
 
     References:
       EECS 182 Sp25 HW0 Q4(b).
     """
-    check_positive_finite("sigma", sigma, allow_zero=True)
+    check_positive_finite("singular_values", singular_values, allow_zero=True)
     check_positive_finite("lam", lam, allow_zero=True)
-    return _ridge_factors(jnp.asarray(sigma), jnp.asarray(lam))
+    return _ridge_factors(jnp.asarray(singular_values), jnp.asarray(lam))
 
 
 @jax.jit

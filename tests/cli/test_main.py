@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim import cli
-from sim.core import grid
+from sim.core import grid, io
 from sim.linear.sweep import engine as sweep
 from sim.linear.sweep import native
 
@@ -86,7 +86,7 @@ def test_sweep_command_writes_a_readable_file(tmp_path, capsys):
     assert cli.main([*BASE, "--tol", "1e-2", "-o", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "fastest:" in text and "theory rate" in text
-    ds = sweep.read(out)
+    ds = io.read(out)
     assert ds.settle_step.shape == (4, 1)
     assert ds.attrs["command"].startswith("sim ") and ds.attrs["dtype"] == "float32"
     assert np.all(np.isfinite(ds.final_error.values))
@@ -113,7 +113,7 @@ def test_interrupted_sweep_command_writes_and_summarizes_the_finished_points(tmp
     out = tmp_path / "part.nc"
     args = ["sweep", "gd", "--eta", "0.1:0.9:40", "--sigma2", "1", "--steps", "200", "--chunk-size", "8"]
     assert cli.main([*args, "-o", str(out), "--no-progress"]) == 130
-    ds = sweep.read(out)
+    ds = io.read(out)
     done = ds.computed.values
     assert ds.attrs["complete"] == 0 and 0 < done.sum() < done.size
     # the shares are over the finished points only (every finished point here settles; unfinished ones hold zeros)
@@ -124,10 +124,10 @@ def test_sweep_command_chunk_size_gives_the_same_results(tmp_path):
     # argparse hands --chunk-size over as a float ("1e4" is accepted); the engine must use it as a whole number
     for name, extra in (("default.nc", []), ("small.nc", ["--chunk-size", "8"])):
         assert cli.main([*BASE, "-o", str(tmp_path / name), "--no-progress", *extra]) == 0
-    small = sweep.read(tmp_path / "small.nc")
+    small = io.read(tmp_path / "small.nc")
     assert small.attrs["chunk_size"] == 8
     for name in small.data_vars:
-        np.testing.assert_array_equal(small[name].values, sweep.read(tmp_path / "default.nc")[name].values)
+        np.testing.assert_array_equal(small[name].values, io.read(tmp_path / "default.nc")[name].values)
 
 
 def test_sweep_command_x64(tmp_path):
@@ -138,7 +138,7 @@ def test_sweep_command_x64(tmp_path):
     )
     args = ["sweep", "gd", "--eta", str(1 / 5.05), "--spectrum", "5,0.05", "--x64", "-o", str(out), "--no-progress"]
     subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True)
-    ds = sweep.read(out)
+    ds = io.read(out)
     assert ds.attrs["dtype"] == "float64" and int(ds.settle_step.item()) == 346
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sim import cli
+from sim.core import io
 from sim.noisy import engine as montecarlo
 from sim.noisy import scalar as noisy
 from sim.regression import designs as datasets
@@ -25,7 +26,7 @@ def test_scalar_writes_estimates_beside_the_exact_moments(tmp_path, capsys):
     argv = ["mc", "scalar", "--x", "1", "--y", "1", "--sigma", "0.5", "--eta", "0.5", *TINY, "-o", str(out)]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
-    ds = montecarlo.read(out)
+    ds = io.read(out)
     last = ds.isel(step=-1)
     assert int(last.step) == 40 and ds.attrs["command"].startswith("sim mc scalar")
     # the exact mean and variance in the file are the closed forms of sim.noisy.scalar
@@ -47,7 +48,7 @@ def test_sweep_flags_agree_with_the_thresholds(tmp_path, capsys):
     argv = ["mc", "sweep", "--eta", "0.2:2.4:12", "--sigma", "0,0.5,1", *TINY, "-o", str(out)]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
-    ds = montecarlo.read(out)
+    ds = io.read(out)
     assert (ds.sizes["learning_rate"], ds.sizes["sigma"]) == (12, 3)
     eta, sigma = np.meshgrid(ds.learning_rate.values, ds.sigma.values, indexing="ij")
     np.testing.assert_array_equal(ds.theory_mean_converges.values, eta < noisy.mean_threshold(1.0, sigma))
@@ -62,7 +63,7 @@ def test_vector_converges_to_ridge_not_least_squares(tmp_path, capsys):
     argv += ["--steps", "600", "--trajectories", "256", "--no-progress", "-o", str(out)]
     assert cli.main(argv) == 0
     capsys.readouterr()
-    ds = montecarlo.read(out)
+    ds = io.read(out)
     last = ds.isel(step=-1)
     x, y = datasets.synthetic_problem(shape=(16, 3), seed=0)
     s = np.linalg.svd(x, compute_uv=False)
@@ -79,7 +80,7 @@ def test_vector_reads_a_data_file(tmp_path, capsys):
     argv = ["mc", "vector", "--data", str(path), "--sigma", "0.3", "--eta", "0.05", *TINY, "-o", str(out)]
     assert cli.main(argv) == 0
     assert "m = 12 points, n = 2 dims" in capsys.readouterr().out
-    assert montecarlo.read(out).sizes["step"] >= 2
+    assert io.read(out).sizes["step"] >= 2
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_sweep_point_past_the_bound_is_not_called_bounded(tmp_path, capsys):
     argv = ["mc", "sweep", "--eta", "10,300,3000", "--sigma", "1.5", "--steps", "400", "--trajectories", "64"]
     assert cli.main([*argv, "--no-progress", "-o", str(out)]) == 0
     capsys.readouterr()
-    ds = montecarlo.read(out)
+    ds = io.read(out)
     assert not ds.variance_bounded.values.any() and not ds.mean_converges.values.any()
     np.testing.assert_allclose(ds.second_moment_factor, ds.exact_second_moment_factor, rtol=0.05)
 
@@ -113,7 +114,7 @@ def test_scalar_with_a_huge_target_and_a_huge_chunk_size(tmp_path, capsys):
     argv = ["mc", "scalar", "--y", "1e30", "--sigma", "0.5", "--eta", "0.5", "--steps", "40", "--trajectories", "50"]
     assert cli.main([*argv, "--chunk-size", "1e9", "--no-progress", "-o", str(out)]) == 0
     assert "diverged runs: 0.00%" in capsys.readouterr().out
-    last = montecarlo.read(out).isel(step=-1)
+    last = io.read(out).isel(step=-1)
     assert int(last.w_count) == 50 and float(last.w_mean) == pytest.approx(0.8e30, rel=0.1)
 
 
@@ -125,7 +126,7 @@ def test_vector_with_a_mode_y_misses_prints_no_inf(tmp_path, capsys):
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert "inf" not in text and "nan" not in text and "1: n/a (u^T y = 0)/" in text
-    ds = montecarlo.read(out)
+    ds = io.read(out)
     assert not ds.factor_defined.values[2] and np.all(np.isfinite(ds.factor.values))
 
 

@@ -1,7 +1,7 @@
 """Tests for the momentum figures' data (sim.figures.momentum, sim.figures.momentum_notebook) against closed forms and
 independent float64 recursions. Rendering, byte stability and provenance of every figure are in test_figures.py.
 
-The oracles are written out again with numpy here (Distill's own matrix, the seeds' recursion), so a wrong
+The oracles are written out again with numpy here (Distill's own matrix, the course's recursion), so a wrong
 conversion or formula in the package cannot hide a wrong figure.
 """
 
@@ -122,7 +122,7 @@ def test_phase_spectrum_radius_is_the_worst_mode(data):
     opt_rate = ds.attrs["optimum_rate"]
     assert opt_rate == pytest.approx(9 / 11, rel=1e-12)
     assert ds.radius.values.min() >= opt_rate - 1e-9
-    # the seeds' best-rate interval at β = 0.1
+    # the course's best-rate interval at β = 0.1
     k = int(np.argmin(np.abs(ds.slice_beta.values - 0.1)))
     lo, hi = ds.best_lo.values, ds.best_hi.values
     b = ds.beta_theory.values

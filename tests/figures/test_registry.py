@@ -115,7 +115,7 @@ def test_gd_rate_vs_lr_agrees_with_closed_form(data):
     t = ds.simulated_steps.values[ok]
     exact = np.sqrt(0.5 * (factors[ok] ** (2 * t[:, None])).sum(axis=1)) ** (1 / t)
     np.testing.assert_allclose(ds.contraction.values[ok], exact, rtol=1e-5)
-    # the seeds' numbers: η* = 1/(5 + 0.05) is on the grid, takes 346 steps, and minimizes the closed-form rate
+    # the course's numbers: η* = 1/(5 + 0.05) is on the grid, takes 346 steps, and minimizes the closed-form rate
     eta_star = 1 / 5.05
     i_star = int(np.argmin(np.abs(lr - eta_star)))
     assert abs(lr[i_star] - eta_star) < 1e-12
@@ -168,7 +168,7 @@ def test_momentum_rate_is_sqrt_one_minus_beta_inside_the_seeds_interval(data):
     j = int(np.argmin(np.abs(ds.beta.values - 0.1)))
     assert ds.beta.values[j] == pytest.approx(0.1, rel=1e-12)
     lo, hi = _seed_interval(0.1, 0.05, 5.0)
-    assert (round(lo, 4), round(hi, 3)) == (0.2633, 3.797)  # the seeds' numbers
+    assert (round(lo, 4), round(hi, 3)) == (0.2633, 3.797)  # the course's numbers
     assert ds.attrs["example_interval"] == pytest.approx([lo, hi], rel=1e-12)
     eta, rate = ds.learning_rate.values, ds.rate.values[:, j]
     inside = (eta > lo) & (eta < hi)
@@ -178,7 +178,7 @@ def test_momentum_rate_is_sqrt_one_minus_beta_inside_the_seeds_interval(data):
     assert outside.sum() >= 5
     assert (rate[outside] > np.sqrt(0.9) + 1e-4).all()
     settle = ds.settle_step.values[inside, j]
-    asymptotic = np.log(1e-3) / np.log(np.sqrt(0.9))  # ≈ 131.1, the seeds' "≈132 iterations"
+    asymptotic = np.log(1e-3) / np.log(np.sqrt(0.9))  # ≈ 131.1, the course's "≈132 iterations"
     assert ((settle > 0.7 * asymptotic) & (settle < 1.5 * asymptotic)).all()
 
 

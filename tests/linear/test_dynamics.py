@@ -1,4 +1,4 @@
-"""Dynamics: the EMA and heavy-ball forms agree, heavy ball and Nesterov equal optax, R matches the seeds."""
+"""Dynamics: the EMA and heavy-ball forms agree, heavy ball and Nesterov equal optax, R matches the course's."""
 
 import jax
 import jax.numpy as jnp

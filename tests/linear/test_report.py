@@ -1,4 +1,4 @@
-"""Calculators: closed forms printed beside simulated counts, for the seeds' worked examples."""
+"""Calculators: closed forms printed beside simulated counts, for the course's worked examples."""
 
 import json
 import math

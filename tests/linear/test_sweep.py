@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from sim.core import io
 from sim.core.grid import Grid, parse_axis
 from sim.linear import theory
 from sim.linear.sweep import engine as sweep
@@ -166,20 +167,21 @@ def test_results_do_not_depend_on_device_count(tmp_path):
     ours = sweep.sweep("momentum", _grid(learning_rate="0.01:4:37", beta="0.05:1:29"), progress=False, **args)
     out = tmp_path / "one.nc"
     code = (
-        "import sim.linear.sweep.engine as s; from sim.core.grid import Grid, parse_axis; import jax;"
+        "import sim.linear.sweep.engine as s, sim.core.io as io; from sim.core.grid import Grid, parse_axis;"
+        "import jax;"
         "assert jax.device_count() == 1;"
         "g = Grid((parse_axis('learning_rate', '0.01:4:37'), parse_axis('beta', '0.05:1:29')));"
-        f"s.write(s.sweep('momentum', g, progress=False, **{args!r}), {str(out)!r})"
+        f"io.write(s.sweep('momentum', g, progress=False, **{args!r}), {str(out)!r})"
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    _all_equal(ours, sweep.read(out))
+    _all_equal(ours, io.read(out))
 
 
 def test_results_file_round_trips(tmp_path):
     ds = sweep.sweep("gd", _grid(learning_rate="0.1:0.9:5", sigma2="log:0.1:1:3"), steps=50, tol=1e-2, progress=False)
-    sweep.write(ds, tmp_path / "r.nc")
-    back = sweep.read(tmp_path / "r.nc")
+    io.write(ds, tmp_path / "r.nc")
+    back = io.read(tmp_path / "r.nc")
     _all_equal(ds, back)
     assert back.diverged.dtype == bool
     assert back.attrs == ds.attrs

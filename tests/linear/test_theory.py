@@ -1,4 +1,4 @@
-"""Closed forms: spectral radius, the transient bound, and the seeds' worked examples."""
+"""Closed forms: spectral radius, the transient bound, and the course's worked examples."""
 
 import math
 

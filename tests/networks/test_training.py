@@ -56,7 +56,7 @@ def test_steps_equal_a_hand_written_optax_loop(optimizer):
         updates, state = opt.update(g, state, p)
         p = optax.apply_updates(p, updates)
     _close(res.params, p, rtol=2e-5, atol=1e-6)
-    assert not bool(res.diverged) and int(res.diverged_step) == -1
+    assert not bool(res.diverged) and int(res.diverge_step) == -1
 
 
 def test_sgd_is_a_plain_gradient_step_and_moves_elbows_as_the_closed_form():
@@ -162,7 +162,7 @@ def test_divergence_is_flagged_frozen_and_nan_free():
     p0 = _params(depth=3, width=6, init="he_uniform", zero_bias=True)
     res = training.train(p0, x, y, xt, yt, learning_rate=30.0, steps=40, batch_size=8, checkpoint_every=1)
     assert bool(res.diverged)
-    t = int(res.diverged_step)
+    t = int(res.diverge_step)
     assert 1 <= t < 40
     assert _all_finite(res)  # params, checkpoints, losses, gradient norms: no NaN, no inf
     assert np.all(np.asarray(res.batch_loss) <= training.DIVERGENCE_BOUND)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from sim.core import io
 from sim.core.validate import InputError
 from sim.noisy import engine as mc
 from sim.noisy import scalar as noisy_sgd
@@ -46,7 +47,7 @@ def _all_equal(a, b):
 
 def test_divergent_runs_are_flagged_and_excluded():
     # η far past the single-run (Lyapunov) threshold 1.98 (λ ≈ 0.9 per step): almost every run leaves the bound
-    ds = _run(1.0, 1.0, 0.5, 3.0, trajectories=4000, sample_paths=5, bound=1e6)
+    ds = _run(1.0, 1.0, 0.5, 3.0, trajectories=4000, sample_paths=5, divergence_bound=1e6)
     frac = ds.w_diverged_fraction.values
     assert frac[0] == 0 and np.all(np.diff(frac) >= 0) and frac[-1] > 0.9
     np.testing.assert_array_equal(ds.w_count.values, np.round((1 - frac) * 4000))
@@ -166,8 +167,8 @@ def test_results_do_not_depend_on_device_count(tmp_path):
     ours = noisy_sgd.scalar(**args)
     out = tmp_path / "one.nc"
     code = (
-        "import jax, sim.noisy.engine as mc, sim.noisy.scalar as ns; assert jax.device_count() == 1;"
-        f"mc.write(ns.scalar(**{args!r}), {str(out)!r})"
+        "import jax, sim.core.io as io, sim.noisy.scalar as ns; assert jax.device_count() == 1;"
+        f"io.write(ns.scalar(**{args!r}), {str(out)!r})"
     )
     env = {
         **os.environ,
@@ -175,7 +176,7 @@ def test_results_do_not_depend_on_device_count(tmp_path):
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
-    back = mc.read(out)
+    back = io.read(out)
     _all_equal(ours, back)
     assert back.attrs["device_count"] == 1 and ours.attrs["device_count"] == DEVICES
 
@@ -202,8 +203,8 @@ def test_interrupted_run_keeps_finished_trajectories(monkeypatch):
 
 def test_results_file_round_trips(tmp_path):
     ds = _run(1.0, 1.0, 0.5, 2.5, trajectories=500, sample_paths=4)
-    mc.write(ds, tmp_path / "mc.nc")
-    back = mc.read(tmp_path / "mc.nc")
+    io.write(ds, tmp_path / "mc.nc")
+    back = io.read(tmp_path / "mc.nc")
     _all_equal(ds, back)
     assert back.attrs == ds.attrs and back.w_path_diverged.dtype == bool
     for key in ("prng", "seed", "device_count", "version_jax", "git_revision", "variance_threshold"):
@@ -267,7 +268,7 @@ def test_per_output_bounds_exempt_running_sums_and_are_recorded():
         return {"w": jnp.cumsum(z), "big": jnp.cumsum(z * z) + 1e12}
 
     kw = {"trajectories": 64, "record_steps": (1, 2, 3), "args": (1.0,), "chunk_size": 8, "progress": False}
-    ds = mc.monte_carlo(trajectory, bound=1e6, bounds={"big": np.inf}, quantile_of=("w",), **kw)
+    ds = mc.monte_carlo(trajectory, divergence_bound=1e6, bounds={"big": np.inf}, quantile_of=("w",), **kw)
     assert np.all(ds.big_count.values == 64) and np.all(ds.big_diverged_fraction.values == 0)
     assert ds.big_mean.values[-1] > 1e11  # beyond the bound of w, kept
     assert "big: inf" in ds.attrs["divergence_bounds"] and "w: 1e+06" in ds.attrs["divergence_bounds"]

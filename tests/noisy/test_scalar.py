@@ -17,8 +17,8 @@ import xarray as xr
 from sim.core.grid import Grid, parse_axis
 from sim.core.validate import InputError
 from sim.noisy import engine as mc
-from sim.noisy import scalar as ns
 from sim.noisy import scalar as noisy
+from sim.noisy import scalar as ns
 
 ALPHA = 1e-3
 STEPS = 60
@@ -238,7 +238,7 @@ GOOD = {"x": 1.0, "y": 1.0, "sigma": 0.5, "learning_rate": 0.3, "steps": 10, "tr
         ({"seed": 2**32}, "seed"),
         ({"quantiles": (0.5, 1.5)}, "quantiles"),
         ({"sample_paths": 11}, "sample_paths"),
-        ({"bound": 0.0}, "bound"),
+        ({"divergence_bound": 0.0}, "divergence_bound"),
         ({"confidence": 1.0}, "confidence"),
         ({"block": 0}, "block"),
         ({"bins": 4}, "bins"),

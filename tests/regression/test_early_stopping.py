@@ -1,5 +1,5 @@
-"""Early-stopped GD as a regularizer (sim.regression.early_stopping): GD filter factors against ridge's, and seed 004's
-ill-conditioned square system, against numpy oracles and derived bounds (float64)."""
+"""Early-stopped GD as a regularizer (sim.regression.early_stopping): GD filter factors against ridge's, and the
+early-stopping problem's ill-conditioned square system, against numpy oracles and derived bounds (float64)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_gd_factor_tracks_ridge_factor_at_equivalent_lambda():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Seed 004: early stopping on an ill-conditioned square system
+# EECS 182 HW0 Q1: early stopping on an ill-conditioned square system
 
 ALPHA, SIGMA_MIN, DIM = 2.0, 1e-6, 24
 
@@ -128,7 +128,8 @@ def test_gd_closed_form_matches_simulated_loops(lr_scale):
     np.testing.assert_allclose(sim_err, ref_err, rtol=1e-9)
     np.testing.assert_allclose(res.sim_error, ref_err, rtol=1e-9)
     np.testing.assert_allclose(sim_norm, ref_norm, rtol=1e-9, atol=1e-15)
-    # seed 004's claim, with α = σ_max: ‖w_t‖ ≤ ‖w_{t−1}‖ + ηα‖y‖ (‖I − ηFᵀF‖ ≤ 1 for η ≤ 2/α², ‖Fᵀy‖ ≤ α‖y‖)
+    # the problem's claim (EECS 182 HW0 Q1), with α = σ_max: ‖w_t‖ ≤ ‖w_{t−1}‖ + ηα‖y‖
+    # (‖I − ηFᵀF‖ ≤ 1 for η ≤ 2/α², ‖Fᵀy‖ ≤ α‖y‖)
     assert np.all(np.diff(sim_norm) <= eta * ALPHA * np.linalg.norm(p["y"]) * (1 + 1e-12))
     if lr_scale == 1.9:
         assert np.all(np.isnan(np.asarray(res.gd_bound)))  # the bound needs η ≤ 1/α²

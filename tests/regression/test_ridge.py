@@ -1,4 +1,4 @@
-"""Ridge in every form (EECS 182 Sp25 HW0 Q3–Q4, HW1 Q2–Q3) and seed 004's early stopping, against numpy oracles.
+"""Ridge in every form (EECS 182 Sp25 HW0 Q3–Q4, HW1 Q2–Q3) and early stopping (EECS 182 HW0 Q1), against numpy oracles.
 
 Every expected value is computed here, in float64 numpy, from the defining formula or optimality condition (never
 from ``sim.regression.ridge`` itself), or is a bound derived in the docstrings. Agreement tolerances scale with the
@@ -280,7 +280,7 @@ def _bad_cases():
         ("rcond", lambda: ridge.lstsq_svd(x, y, rcond=-1.0), "rcond"),
         ("large-lam-negative", lambda: ridge.ridge_large_lam(x, y, lam=-2.0), "lam"),
         ("factors-negative-lam", lambda: ridge.ridge_filter_factors([1.0], lam=-1.0), "lam"),
-        ("factors-nan-sigma", lambda: ridge.ridge_filter_factors([float("nan")], lam=1.0), "sigma"),
+        ("factors-nan-singular-values", lambda: ridge.ridge_filter_factors([float("nan")], lam=1.0), "singular_values"),
         ("recover-w", lambda: ridge.recover_filter_factors(x, y, np.ones(4)), "w"),
         (
             "design-spectrum",
@@ -312,7 +312,7 @@ def test_ridge_shrinkage_figure():
     pl = ds.panel_lam.values[:, None]
     np.testing.assert_allclose(ds.gain_recovered, s / (s**2 + pl), rtol=1e-9)
     cfg = figures_ridge.RIDGE_SHRINKAGE_QUICK
-    assert ds.attrs["sigmas"] == sorted(cfg["sigmas"], reverse=True)
-    assert all(ds.attrs[k] == v for k, v in cfg.items() if k != "sigmas")
+    assert ds.attrs["singular_values"] == sorted(cfg["singular_values"], reverse=True)
+    assert all(ds.attrs[k] == v for k, v in cfg.items() if k != "singular_values")
     fig = figures_ridge.plot_ridge_shrinkage(ds)
     assert len(fig.axes) == 2

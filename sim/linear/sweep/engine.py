@@ -2,7 +2,7 @@
 
 Contract: :func:`sweep` validates everything first (raising :class:`sim.core.validate.InputError` before any
 compilation), then evaluates :func:`sim.linear.sweep.xla.chunk_summary` at every grid point and returns an
-``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.linear.sweep.xla.FIELDS``) and
+``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.linear.sweep.fields.FIELDS``) and
 attrs recording the spec, versions, devices, dtype and git revision. The xla is compiled once per (method, modes,
 steps, dtype, chunk) and run on chunks of ``chunk_size`` points on every device JAX sees, one host thread per device
 taking the next chunk as its device finishes one (the last chunk is padded), so memory is bounded by the chunk, not the
@@ -12,7 +12,7 @@ returned with ``attrs["complete"] == 0`` and a ``computed`` mask, so nothing alr
 
 Methods and their hyperparameter axes (see the glossary in ``sim``):
   gd          learning_rate
-  momentum    learning_rate, beta        (seeds' EMA form)
+  momentum    learning_rate, beta        (the course's EMA form)
   heavy_ball  learning_rate, momentum    (optax / PyTorch form)
   nesterov    learning_rate, momentum    (optax form)
 The problem is either a ``sigma2`` axis (one single-mode problem per point) or a fixed ``spectrum`` of several
@@ -34,34 +34,23 @@ from tqdm.auto import tqdm
 
 from sim.core import runtime
 from sim.core.grid import MAX_POINTS, Grid
-from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
 from sim.linear import dynamics
-from sim.linear.problems import from_spectrum
 from sim.linear.sweep import native, xla
+from sim.linear.sweep.fields import FIELDS
+from sim.linear.sweep.spec import (
+    DEFAULT_BLOCK,
+    DEFAULT_BOUND,
+    DEFAULT_CHUNK,
+    PARAMETERS,
+    validate,
+)
 
-METHODS = {
-    "gd": (dynamics.gd, ("learning_rate",)),
-    "momentum": (dynamics.momentum, ("learning_rate", "beta")),
-    "heavy_ball": (dynamics.heavy_ball, ("learning_rate", "momentum")),
-    "nesterov": (dynamics.nesterov, ("learning_rate", "momentum")),
+METHODS = {  # each method's dynamics (its hyperparameters: sim.linear.sweep.spec.PARAMETERS)
+    "gd": dynamics.gd,
+    "momentum": dynamics.momentum,
+    "heavy_ball": dynamics.heavy_ball,
+    "nesterov": dynamics.nesterov,
 }
-
-MAX_STEPS = 2**24  # step counters are exact in float32 up to here
-DEFAULT_CHUNK = 32768
-MIN_CHUNK = 8
-DEFAULT_BLOCK = 16
-DEFAULT_BOUND = 1e10
-
-
-def check_hyperparameter(name: str, values) -> np.ndarray:
-    """Validate one hyperparameter's values by its name (learning_rate, beta, momentum, sigma2)."""
-    if name in ("learning_rate", "sigma2"):
-        return check_positive_finite(name, values)
-    if name == "beta":
-        return check_in_interval(name, values, 0.0, 1.0, closed_high=True)
-    if name == "momentum":
-        return check_in_interval(name, values, 0.0, 1.0, closed_low=True, closed_high=False)
-    raise InputError(name, "is not a hyperparameter of any method")
 
 
 def sweep(
@@ -75,7 +64,7 @@ def sweep(
     dtype: str = "float32",
     chunk_size: int = DEFAULT_CHUNK,
     block: int = DEFAULT_BLOCK,
-    bound: float = DEFAULT_BOUND,
+    divergence_bound: float = DEFAULT_BOUND,
     max_points: int = MAX_POINTS,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -93,16 +82,29 @@ def sweep(
         ``jax.enable_x64()`` context).
       chunk_size: points per compiled call, each call on one device (≥ 8).
       block: steps fused per loop iteration (divergence is checked every ``block`` steps).
-      bound: divergence bound on the relative state norm (‖u_t‖ with ‖u_0‖ = 1).
+      divergence_bound: divergence bound on the relative state norm (‖u_t‖ with ‖u_0‖ = 1).
       max_points: refuse grids larger than this.
       progress: show a tqdm bar.
 
     Returns:
-      ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.linear.sweep.xla.FIELDS``.
+      ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.linear.sweep.fields.FIELDS``.
     """
-    spec = _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points)
+    spec = validate(
+        method,
+        grid,
+        steps=steps,
+        tol=tol,
+        spectrum=spectrum,
+        target=target,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        block=block,
+        divergence_bound=divergence_bound,
+        max_points=max_points,
+        x64=jax.config.jax_enable_x64,
+    )
     chunk_size, block = spec["chunk_size"], spec["block"]
-    make, hyper_names = METHODS[method]
+    hyper_names = PARAMETERS[method]
     problem = spec["problem"]
     modes = 1 if problem is None else problem.modes
     devices = jax.devices()
@@ -113,7 +115,7 @@ def sweep(
     # what every chunk shares, put on each device once: the problem (spectrum and initial error), tol and bound
     shared = np.zeros((2, modes)) if problem is None else np.stack([problem.spectrum, problem.initial_error()])
     shared = {
-        d: jax.device_put((shared.astype(np_dtype), np_dtype.type(spec["tol"]), np_dtype.type(bound)), d)
+        d: jax.device_put((shared.astype(np_dtype), np_dtype.type(spec["tol"]), np_dtype.type(divergence_bound)), d)
         for d in devices
     }
 
@@ -199,47 +201,7 @@ def sweep(
         bar.close()
     if interrupted:
         tqdm.write(f"interrupted: keeping {computed.sum():,} of {grid.size:,} finished points")
-    return _dataset(method, grid, spec, out, computed, bool(computed.all()), chunk_size, block, bound, loop)
-
-
-def _validate(method, grid, steps, tol, spectrum, target, dtype, chunk_size, block, bound, max_points):
-    if method not in METHODS:
-        raise InputError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
-    steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
-    tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
-    # below a few lanes XLA specializes the xla differently and rounding could then depend on the chunking
-    chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
-    block = check_int("block", block, minimum=1, maximum=64)
-    check_positive_finite("bound", bound)
-    if dtype not in ("float32", "float64"):
-        raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
-    smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the xla compares squared errors with tol²
-    if tol < smallest_tol:
-        raise InputError("tol", f"must be >= {smallest_tol:.3g} in {dtype} (tol² must not underflow), got {tol:g}")
-    _, hyper_names = METHODS[method]
-    allowed = set(hyper_names) | {"sigma2"}
-    for axis in grid.axes:
-        if axis.name not in allowed:
-            raise InputError(axis.name, f"is not a parameter of {method} (axes: {', '.join(sorted(allowed))})")
-        check_hyperparameter(axis.name, axis.values)
-    for h in hyper_names:
-        if h not in grid.names:
-            raise InputError(h, f"{method} needs a value or an axis for {h}")
-    has_axis = "sigma2" in grid.names
-    if has_axis == (spectrum is not None):
-        raise InputError(
-            "spectrum",
-            "give either a sigma2 axis (one problem per point) or a spectrum, not both"
-            if has_axis
-            else "give a spectrum or a sigma2 axis",
-        )
-    if target is not None and spectrum is None:
-        raise InputError("target", "needs a spectrum (a sigma2 axis has one mode per point)")
-    problem = None if spectrum is None else from_spectrum(spectrum, target)
-    grid.check_budget(max_points)
-    return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype, "chunk_size": chunk_size, "block": block}
+    return _dataset(method, grid, spec, out, computed, bool(computed.all()), chunk_size, block, divergence_bound, loop)
 
 
 def _work_order(size: int, chunk_size: int, devices, inputs, estimate) -> np.ndarray:
@@ -267,7 +229,7 @@ def _compiled(
     by one host thread per device, keep every core busy (measured on 2 CPU devices, one SPMD call over both with
     ``shard_map`` was 1.3x slower: every call waits for its slowest shard).
     """
-    make, hyper_names = METHODS[method]
+    make, hyper_names = METHODS[method], PARAMETERS[method]
     n_hyper = len(hyper_names)
 
     def unpack(points, problem):
@@ -295,7 +257,7 @@ def _compiled(
 def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop) -> xr.Dataset:
     dims = grid.names
     data_vars = {}
-    for name, doc in xla.FIELDS.items():
+    for name, doc in FIELDS.items():
         arr = out[name] if out[name] is not None else np.zeros(grid.size, dtype=np.int32)
         data_vars[name] = (dims, arr.reshape(grid.shape), {"description": doc})
     if not complete:
@@ -317,14 +279,3 @@ def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bou
         **runtime.provenance(),
     }
     return xr.Dataset(data_vars, coords=grid.coords(), attrs=attrs)
-
-
-def write(ds: xr.Dataset, path) -> None:
-    """Write a results dataset to netCDF4."""
-    ds.to_netcdf(path, engine="netcdf4")
-
-
-def read(path) -> xr.Dataset:
-    """Read a results file written by :func:`write` back into memory."""
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()

@@ -18,7 +18,7 @@
 //   x0     [M, n]  initial relative error coordinates (velocity starts at 0)
 //   tol, bound     scalars: relative-error tolerance and divergence bound on the relative state norm
 //   count          int32 scalar: the points from index count on are padding; they are not run and their results are 0
-// Results, each [n], as sim.linear.sweep.xla.FIELDS: settle_step, final_error, max_error, diverged (bool), diverge_step, rate,
+// Results, each [n], as sim.linear.sweep.fields.FIELDS: settle_step, final_error, max_error, diverged (bool), diverge_step, rate,
 // contraction, simulated_steps.
 // Attributes: method (0 gd, 1 momentum (EMA), 2 heavy_ball, 3 nesterov), steps, block.
 #include <algorithm>

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim.linear import dynamics
+from sim.linear.sweep.fields import FIELDS
 
 SOURCE = Path(__file__).with_name("kernel.cc")
 METHOD_IDS = {dynamics.gd: 0, dynamics.momentum: 1, dynamics.heavy_ball: 2, dynamics.nesterov: 3}
@@ -117,9 +118,8 @@ def summarize(make, hyper, sigma2, x0, tol, bound, count, *, steps: int, block: 
       steps, block: as in :func:`sim.linear.sweep.xla.chunk_summary`.
 
     Returns:
-      A dict of arrays of shape [n] keyed like ``sim.linear.sweep.xla.FIELDS``.
+      A dict of arrays of shape [n] keyed like ``sim.linear.sweep.fields.FIELDS``.
     """
-    from sim.linear.sweep.xla import FIELDS  # sim.linear.sweep.xla imports this module
 
     available, why = status()  # registers the handlers on first use
     if not available:

@@ -1,0 +1,97 @@
+"""What a sweep takes, checked before anything is imported or compiled: methods, hyperparameters and limits.
+
+Contract: :func:`validate` checks every argument of :func:`sim.linear.sweep.engine.sweep` and raises
+:class:`sim.core.validate.InputError` naming the parameter; it needs neither JAX nor XLA, so the ``sim sweep`` command
+answers a bad argument at once. :data:`PARAMETERS` lists each method's hyperparameters (the engine pairs them with the
+method's dynamics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.core.grid import MAX_POINTS, Grid
+from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
+from sim.linear.problems import from_spectrum
+
+PARAMETERS = {
+    "gd": ("learning_rate",),
+    "momentum": ("learning_rate", "beta"),
+    "heavy_ball": ("learning_rate", "momentum"),
+    "nesterov": ("learning_rate", "momentum"),
+}
+MAX_STEPS = 2**24  # step counters are exact in float32 up to here
+DEFAULT_CHUNK = 32768
+MIN_CHUNK = 8  # below a few lanes XLA specializes the kernel differently and rounding could depend on the chunking
+DEFAULT_BLOCK = 16
+DEFAULT_BOUND = 1e10
+
+
+def check_hyperparameter(name: str, values) -> np.ndarray:
+    """Validate one hyperparameter's values by its name (learning_rate, beta, momentum, sigma2)."""
+    if name in ("learning_rate", "sigma2"):
+        return check_positive_finite(name, values)
+    if name == "beta":
+        return check_in_interval(name, values, 0.0, 1.0, closed_high=True)
+    if name == "momentum":
+        return check_in_interval(name, values, 0.0, 1.0, closed_low=True, closed_high=False)
+    raise InputError(name, "is not a hyperparameter of any method")
+
+
+def validate(
+    method: str,
+    grid: Grid,
+    *,
+    steps,
+    tol,
+    spectrum=None,
+    target=None,
+    dtype: str = "float32",
+    chunk_size=DEFAULT_CHUNK,
+    block=DEFAULT_BLOCK,
+    divergence_bound=DEFAULT_BOUND,
+    max_points=MAX_POINTS,
+    x64: bool = False,
+) -> dict:
+    """Check a sweep's arguments (``x64``: whether JAX's x64 mode is on); return them normalized.
+
+    Returns:
+      ``{"steps", "tol", "problem", "dtype", "chunk_size", "block"}`` with whole numbers as ints and ``problem`` the
+      :class:`sim.linear.problems.Problem` of ``spectrum`` (None for a sigma2 axis).
+    """
+    if method not in PARAMETERS:
+        raise InputError("method", f"must be one of {', '.join(PARAMETERS)}, got {method!r}")
+    steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
+    tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
+    chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
+    block = check_int("block", block, minimum=1, maximum=64)
+    check_positive_finite("divergence_bound", divergence_bound)
+    if dtype not in ("float32", "float64"):
+        raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
+    if dtype == "float64" and not x64:
+        raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
+    smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the kernels compare squared errors with tol²
+    if tol < smallest_tol:
+        raise InputError("tol", f"must be >= {smallest_tol:.3g} in {dtype} (tol² must not underflow), got {tol:g}")
+    hyper_names = PARAMETERS[method]
+    allowed = set(hyper_names) | {"sigma2"}
+    for axis in grid.axes:
+        if axis.name not in allowed:
+            raise InputError(axis.name, f"is not a parameter of {method} (axes: {', '.join(sorted(allowed))})")
+        check_hyperparameter(axis.name, axis.values)
+    for h in hyper_names:
+        if h not in grid.names:
+            raise InputError(h, f"{method} needs a value or an axis for {h}")
+    has_axis = "sigma2" in grid.names
+    if has_axis == (spectrum is not None):
+        raise InputError(
+            "spectrum",
+            "give either a sigma2 axis (one problem per point) or a spectrum, not both"
+            if has_axis
+            else "give a spectrum or a sigma2 axis",
+        )
+    if target is not None and spectrum is None:
+        raise InputError("target", "needs a spectrum (a sigma2 axis has one mode per point)")
+    problem = None if spectrum is None else from_spectrum(spectrum, target)
+    grid.check_budget(max_points)
+    return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype, "chunk_size": chunk_size, "block": block}
