@@ -52,14 +52,14 @@ conventions: MSE is the mean squared error (PyTorch's MSELoss, no 1/2); gradient
   Jacobian of the outputs on the training points, its singular values at init and after training. A run whose loss
   blows up is frozen at its last good parameters and flagged diverged (the published table's NaN).
 one network: defaults are Sp25 HW1 Q5 Part II's: sum of sines, 1500 training points on [-1, 1] (kinks: 200 on
-  [0, 1]), heavy ball m = 0.9, lr 0.1, batch 32, 468 steps. A negative interval needs '=': --train-interval=-1,0.4.
+  [0, 1]), heavy ball m = 0.9, lr 0.1, batch 32, 468 steps.
 presets: course-part1 = elbow nets of widths 10/20/40 with 1 and 2 hidden layers on the kink target, SGD lr 0.02,
   batch 40, 150000 steps; course-part2 = the shallow 1 x 20 net and 4 x 20 nets with U(+-0.03), U(+-3) and He
   weights (zero biases), and He on x in [-1, 0.4], with the published test MSE beside ours.
 examples:
   sim features --depth 4 --width 20 --init he --zero-bias --steps 468 -o he.nc
   sim features --depth 4 --width 20 --init uniform --scale 3 --zero-bias -o large.nc
-  sim features --depth 4 --width 20 --init he --zero-bias --train-interval=-1,0.4 -o mismatched.nc
+  sim features --depth 4 --width 20 --init he --zero-bias --train-interval -1,0.4 -o mismatched.nc
   sim features --depth 1 --width 20 --init elbows --target kinks --optimizer sgd --lr 0.02 --batch-size 40 -o e.nc
   sim features course-part2 -o part2.nc
   sim features course-part1 --quick
@@ -102,12 +102,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from sim.networks import course as experiments  # import JAX only after the sim command has configured the devices
-    from sim.networks import mlp
-
     preset = args.preset
     if preset is not None and preset not in PRESETS:
         raise InputError("preset", f"must be one of {PRESETS}, got {preset!r}")
+    output = args.output or f"{preset or 'features'}.nc"
+    check_writable(output)  # before JAX starts
+
+    from sim.networks import course as experiments  # import JAX only after the sim command has configured the devices
+    from sim.networks import mlp
+
     given = {k: _integral(k, v) for k in NETWORK_OPTIONS if (v := getattr(args, k)) is not None and v is not False}
     steps = {} if args.steps is None else {"steps": _integral("steps", args.steps)}
     if preset is not None:
@@ -128,8 +131,6 @@ def run(args) -> int:
         if "train_interval" in kw:
             kw["train_interval"] = parse_number_list("train_interval", kw["train_interval"])
         fn = experiments.model
-    output = args.output or f"{preset or 'features'}.nc"
-    check_writable(output)
     start = time.perf_counter()
     ds = fn(**kw, progress=not args.no_progress)
     seconds = time.perf_counter() - start
@@ -170,7 +171,7 @@ def summary(ds, seconds: float | None = None) -> str:
         row = f"{m:<{w}} {int(r.num_params):>6} {float(r.final_test_mse):>10.4g}"
         if published:
             pub = float(r.published_test_mse)
-            row += f" {'NaN' if math.isinf(pub) else f'{pub:.4g}':>10}"
+            row += f" {'NaN' if not math.isfinite(pub) else f'{pub:.4g}':>10}"
         row += f" {float(r.constant_mse):>10.4g}  "
         lines.append(row + (f"yes (step {int(r.diverge_step)})" if bool(r.diverged) else "no"))
     lines.append("weight-gradient norms at init (Frobenius, full training MSE; hidden_1 ... output):")

@@ -31,25 +31,34 @@ def add_parser(sub) -> None:
     p.add_argument("--latex", action="store_true", help="with --symbolic: LaTeX instead of plain text")
 
 
+FLAGS = {"spectrum": "--spectrum", "learning_rate": "--eta", "beta": "--beta", "tol": "--tol"}
+"""The flag a user typed for each parameter of :mod:`sim.linear.report`, named in its errors."""
+
+
 def run(args) -> int:
     if args.symbolic:
         if args.method != "momentum":
-            raise InputError("symbolic", "the symbolic derivation is for momentum: sim theory momentum --symbolic")
+            raise InputError("--symbolic", "the symbolic derivation is for momentum: sim theory momentum --symbolic")
         from sim.linear import symbolic
 
         print(symbolic.render("latex" if args.latex else "text"))
         return 0
     if args.spectrum is None:
-        raise InputError("spectrum", "give the problem's squared singular values, e.g. --spectrum 5,0.05")
-    spectrum = parse_number_list("spectrum", args.spectrum)
+        raise InputError("--spectrum", "give the problem's squared singular values, e.g. --spectrum 5,0.05")
+    spectrum = parse_number_list("--spectrum", args.spectrum)
     if args.method == "gd" and args.beta is not None:
-        raise InputError("beta", "is not a hyperparameter of gd")
+        raise InputError("--beta", "is not a hyperparameter of gd")
 
     from sim.linear import report
 
-    if args.method == "gd":
-        result = report.gd_report(spectrum, args.tol, args.learning_rate)
-    else:
-        result = report.momentum_report(spectrum, args.tol, args.beta, args.learning_rate)
-    print(json.dumps(result, indent=2) if args.json else report.format_report(result))
+    try:
+        if args.method == "gd":
+            result = report.gd_report(spectrum, args.tol, args.learning_rate)
+        else:
+            result = report.momentum_report(spectrum, args.tol, args.beta, args.learning_rate)
+    except InputError as err:  # the report names its parameters; the user typed flags
+        typed_lr = any(a.split("=", 1)[0] == "--lr" for a in getattr(args, "argv", []))
+        flag = "--lr" if err.param == "learning_rate" and typed_lr else FLAGS.get(err.param, err.param)
+        raise InputError(flag, str(err).removeprefix(f"{err.param}: ")) from None
+    print(json.dumps(result, indent=2, allow_nan=False) if args.json else report.format_report(result))
     return 0

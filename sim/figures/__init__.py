@@ -9,6 +9,7 @@
 - ``regression``: ridge shrinkage and early stopping.
 - ``noisy``: noisy-input SGD (scalar runs, the (η, σ) boundaries, the vector problem and ridge).
 - ``networks``: local-linearization features, initialization scale, the linearized model.
+- ``trainability``: deep-net initialization, optimizers and depth success maps over seeds.
 """
 
 import lazy_loader as _lazy
@@ -25,6 +26,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "noisy",
         "registry",
         "regression",
+        "trainability",
     ],
     submod_attrs={"registry": ["FIGURES", "render"]},
 )

@@ -100,7 +100,7 @@ def plot_gd_rate_vs_lr(ds: xr.Dataset) -> MplFigure:
     ax2.plot(eta, ds.theory_steps, color="black", lw=1.4, label=r"asymptotic $\lceil\log\varepsilon/\log\rho\rceil$")
     ax2.plot(lr[reached], settle[reached], **DOTS, mec="tab:green", label="simulated settle step")
     i_star = int(np.argmin(np.abs(lr - eta_star)))
-    ax2.plot([eta_star], [settle[i_star]], **STAR, label=rf"$\eta^*$: {settle[i_star]} steps (seeds: 346)")
+    ax2.plot([eta_star], [settle[i_star]], **STAR, label=rf"$\eta^*$: {settle[i_star]} steps (course: 346)")
     _mark_lrs(ax2, eta_star, eta_stable, labels=False)
     ax2.set(xlim=(0, eta[-1]), ylim=(100, 1e5), yscale="log", xlabel=r"learning rate $\eta$")
     ax2.set(ylabel=rf"steps to $\varepsilon={tol:g}$")

@@ -148,7 +148,7 @@ def plot_momentum_eigenvalues(ds: xr.Dataset) -> MplFigure:
     for k in (0, 1):
         sc = ax.scatter(ds.eig_real[:, k], ds.eig_imag[:, k], c=eta, norm=norm, cmap="viridis", s=16, zorder=3)
     sc.set_label(r"closed-form $R$ (color = $\eta$)")
-    label = "simulator: eigenvalues of the Jacobian of\nsim.dynamics.momentum's step (theory.transition_matrix)"
+    label = "simulator: eigenvalues of the Jacobian of\nsim.linear.dynamics.momentum's step (theory.transition_matrix)"
     jac_re, jac_im = ds.jacobian_eig_real.values.ravel(), ds.jacobian_eig_imag.values.ravel()
     ax.plot(jac_re, jac_im, "k.", ms=1.6, zorder=4, label=label)
     label = rf"repeated roots $\pm\sqrt{{1-\beta}}$ at $\eta={lo:.4g}$ and ${hi:.4g}$"
@@ -295,7 +295,7 @@ def plot_momentum_phase_distill(ds: xr.Dataset) -> MplFigure:
         x, closed = ds.iterates.values[k], ds.closed_form_iterates.values[k]
         a.axhline(0, color="0.6", lw=0.8)
         a.plot(t, closed, color="tab:blue", lw=1.2, label=r"closed form: $x_t$ of $R^t u_0$")
-        a.plot(t, x, **DOTS, mec="black", label="sim.dynamics.momentum")
+        a.plot(t, x, **DOTS, mec="black", label="sim.linear.dynamics.momentum")
         al_k, bd_k, rho = (ds[v].values[k] for v in ("example_alpha_lambda", "example_beta_distill", "example_radius"))
         regime = REGIMES[int(ds.example_regime.values[k])]
         a.set_title(

@@ -73,7 +73,8 @@ def plot_momentum_steps_heatmap(ds: xr.Dataset) -> MplFigure:
         (st,) = ax.plot(ds.stable_lr[i], b, lw=1.4, ls="--", **kw, label=rf"$\sigma^2={s2:g}$: stability limit")
         lines += [rr, st]
     (lo, hi), b_ex = ds.attrs["example_interval"], ds.attrs["example_beta"]
-    label = rf"seeds: $\beta={b_ex:g}$, any $\eta\in[{lo:.4f}, {hi:.3f}]$ has $\rho=\sqrt{{{1 - b_ex:g}}}$"
+    label = rf"course (Sp23 HW2 Q2): $\beta={b_ex:g}$, any $\eta\in[{lo:.4f}, {hi:.3f}]$ "
+    label += rf"has $\rho=\sqrt{{{1 - b_ex:g}}}$"
     kw = {"color": "#ff4fd8", "lw": 2.2, "marker": "|", "ms": 12, "mew": 2.2, "path_effects": HALO}
     (ex,) = ax.plot([lo, hi], [b_ex, b_ex], **kw, label=label)
     settle = np.where(ds.settle_step.values > 0, ds.settle_step.values, np.iinfo(np.int32).max)
@@ -176,7 +177,7 @@ def plot_steps_vs_lr(ds: xr.Dataset) -> MplFigure:
         ax.plot(e, np.where(np.isfinite(pred), pred, np.nan), color=color, lw=1.4, label=f"{name}: predicted")
         ax.plot(e[ok], settle[ok], **{**DOTS, "ms": 2.6}, mec=color, label=f"{name}: simulated settle step")
     i_star = int(np.argmin(np.abs(e_gd - eta_star)))
-    label = rf"GD at $\eta^*={eta_star:.4f}$: {ds.gd_settle_step.values[i_star]} steps (seeds: 346)"
+    label = rf"GD at $\eta^*={eta_star:.4f}$: {ds.gd_settle_step.values[i_star]} steps (course: 346)"
     ax.plot([eta_star], [ds.gd_settle_step.values[i_star]], "D", ms=6, color="tab:blue", mec="black", label=label)
     label = rf"fastest simulated momentum $\eta$ in the interval: {fastest} steps"
     ax.plot(fastest_lrs, np.full(fastest_lrs.shape, fastest), **STAR, zorder=6, label=label)
@@ -201,7 +202,8 @@ def plot_steps_vs_lr(ds: xr.Dataset) -> MplFigure:
     zoom.set(xlim=(lo, hi), xlabel=r"learning rate $\eta$ (linear)", ylabel=r"steps to $\varepsilon$")
     zoom.set_title(
         f"inside the interval the asymptotic rate is flat, the exact counts are not (transients):\n"
-        f"{inside.sum()} evenly spaced $\\eta$, counts from {settle.min()} to {settle.max()}"
+        f"{inside.sum()} $\\eta$ (evenly spaced, and the log grid's inside it), counts from {settle.min()} to "
+        f"{settle.max()}"
     )
     zoom.legend(loc="upper center", fontsize=7.5)
     return fig

@@ -211,7 +211,7 @@ def plot_mc_scalar_paths(ds: xr.Dataset) -> MplFigure:
         )
         bottom.legend(loc="upper left" if between else "lower right", fontsize=7.5)
     fig.suptitle(
-        f"SGD with scalar inputs x̃ = x + N(0, σ²), x = {ds.attrs['x']:g}, y = {ds.attrs['y']:g}, σ = "
+        f"SGD with noisy inputs x̃ = x + N(0, σ²), x = {ds.attrs['x']:g}, y = {ds.attrs['y']:g}, σ = "
         f"{ds.attrs['sigma']:g}: thresholds η < {float(ds.variance_threshold[0]):.3g} (variance), "
         f"η < {float(ds.mean_threshold[0]):.3g} (mean), η < {ds.attrs['lyapunov_threshold']:.3g} (single runs)",
         fontsize=10,

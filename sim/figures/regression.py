@@ -206,7 +206,8 @@ def plot_early_stopping(ds: xr.Dataset) -> MplFigure:
     top.set_xlabel(r"equivalent $\lambda\approx 1/(\eta t)$")
     span = rf"$\sigma\in[10^{{{np.log10(a['singular_value_min']):.3g}}}, {a['alpha']:g}]$"
     title = (
-        rf"seed 004: GD on $\frac{{1}}{{2}}\|y-Fw\|^2$, F {a['dim']}×{a['dim']}, {span}, noise std {a['noise_std']:g}"
+        rf"EECS 182 HW0 Q1: GD on $\frac{{1}}{{2}}\|y-Fw\|^2$, F {a['dim']}×{a['dim']}, {span}, "
+        rf"noise std {a['noise_std']:g}"
     )
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=7.5)

@@ -272,6 +272,10 @@ def momentum_optimum(spectrum) -> tuple[float, float, float]:
     (Hessian eigenvalues λ = 2σ²) lr = 4/(√λ_max + √λ_min)², m = ρ². There the complex-root intervals of the
     extreme modes just touch: the smaller repeated-root η of σ_min² equals the larger one of σ_max².
 
+    Evaluated in float64 without cancellation: β = (1 − ρ)(1 + ρ) = g(2 − g) with g = 1 − ρ = 2σ_min/(σ_max + σ_min),
+    and η = 1/(2σ_max σ_min), the same numbers as 1 − ρ² and 2/((σ_max + σ_min)² β), which lose every digit of β
+    once ρ rounds to 1 (κ ≳ 1e16) and about log₁₀ κ of them before.
+
     Args:
       spectrum: squared singular values σ_i² (any sequence).
 
@@ -281,8 +285,8 @@ def momentum_optimum(spectrum) -> tuple[float, float, float]:
     spectrum = np.asarray(spectrum, dtype=np.float64)
     smax, smin = float(np.sqrt(spectrum.max())), float(np.sqrt(spectrum.min()))
     rho = (smax - smin) / (smax + smin)
-    beta = 1 - rho * rho
-    return 2 / ((smax + smin) ** 2 * beta), beta, rho
+    gap = 2 * smin / (smax + smin)
+    return 1 / (2 * smax * smin), gap * (2 - gap), rho
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@
 - ``course``: the course's local-linearization experiments (Parts I and II).
 - ``init_scale``: gradient norms against the initialization scale, with the mean-field gain.
 - ``linearized``: a network trained beside its linearization.
+- ``images``: CIFAR-10 python batches and scikit-learn's digits, the course's preprocessing.
+- ``deep``: fully connected ReLU classifiers (softmax cross-entropy), inits, the course's optimizers, grid training.
+- ``trainability``: the initialization, optimizer and depth studies over seeds and grids.
 """
 
 import lazy_loader as _lazy
@@ -16,6 +19,18 @@ INITS = ("uniform", "he_uniform", "he_normal", "pytorch", "elbows")  # sim.netwo
 
 __getattr__, __dir__, _lazy_all = _lazy.attach(
     __name__,
-    submodules=["course", "data", "elbows", "features", "init_scale", "linearized", "mlp", "training"],
+    submodules=[
+        "course",
+        "data",
+        "deep",
+        "elbows",
+        "features",
+        "images",
+        "init_scale",
+        "linearized",
+        "mlp",
+        "trainability",
+        "training",
+    ],
 )
 __all__ = ["INITS", *_lazy_all]

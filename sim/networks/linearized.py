@@ -6,16 +6,17 @@ hyperparameters and minibatches at each learning rate, and returns one ``xarray.
 distances and feature drift, with the linearization's stability bound; configuration and provenance in netCDF-safe
 ``attrs``. Bad input raises :class:`sim.core.validate.InputError` naming the parameter.
 
-References: Jacot et al. 2018, Lee et al. 2019 (wide mlp evolve as their linearization); Lewkowycz et al. 2020
-(the catapult phase above the linear bound); EECS 182 Sp25 HW1 Q5 Part II (the mlp and data).
+References: Jacot et al. 2018, Lee et al. 2019 (wide networks evolve as their linearization); Lewkowycz et al. 2020
+(the catapult phase above the linear bound); EECS 182 Sp25 HW1 Q5 Part II (the networks and data).
 """
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
+from sim.core import engine
 from sim.core.validate import InputError, check_positive_finite
 from sim.networks import data as targets
 from sim.networks import mlp, training
@@ -67,21 +68,46 @@ def linearized_comparison(
     grid = feature_grid((-1.0, 1.0), grid_points)
     phi0, _, pred0 = (np.asarray(v) for v in feature_views(params0, data.x_train, grid))
     flat0 = np.asarray(mlp.flatten(params0)[0])
-    out = {k: [] for k in ("train_loss", "test_loss", "prediction", "distance", "diverged", "diverge_step")}
-    drift = []
-    for lr in tqdm(lrs, desc="linearized", disable=not progress):
+
+    def one(lr) -> dict:
         net = training.train(params0, *args, learning_rate=lr, **kw)
         lin = training.train_linearized(params0, *args, learning_rate=lr, **kw)
         runs = (net, lin)
-        out["train_loss"].append(np.stack([r.train_loss for r in runs]))
-        out["test_loss"].append(np.stack([r.test_loss for r in runs]))
         preds = (mlp.apply_mlp(net.params, grid), training.linearized_apply(lin.params, grid, params0))
-        out["prediction"].append(np.stack(preds))
-        out["distance"].append([np.linalg.norm(np.asarray(mlp.flatten(r.params)[0]) - flat0) for r in runs])
-        out["diverged"].append([bool(r.diverged) for r in runs])
-        out["diverge_step"].append([int(r.diverge_step) for r in runs])
         phi_t = np.asarray(feature_views(net.params, data.x_train, grid)[0])
-        drift.append(np.linalg.norm(phi_t - phi0) / np.linalg.norm(phi0))  # features.feature_drift, in NumPy
+        return {
+            "train_loss": np.stack([r.train_loss for r in runs]),
+            "test_loss": np.stack([r.test_loss for r in runs]),
+            "prediction": np.stack(preds),
+            "distance": [np.linalg.norm(np.asarray(mlp.flatten(r.params)[0]) - flat0) for r in runs],
+            "diverged": [bool(r.diverged) for r in runs],
+            "diverge_step": [int(r.diverge_step) for r in runs],
+            "drift": np.linalg.norm(phi_t - phi0) / np.linalg.norm(phi0),  # features.feature_drift, in NumPy
+            "checkpoint_steps": np.asarray(net.checkpoint_steps),
+        }
+
+    def launch(i, device):
+        with jax.default_device(device):
+            return one(lrs[i])
+
+    results = {}
+    outcome = engine.run(
+        list(range(lrs.size)),
+        launch,
+        lambda i, record: record,
+        results.__setitem__,
+        devices=jax.local_devices(),
+        total=lrs.size,
+        progress=progress,
+        desc="linearized",
+        unit="lr",
+    )
+    done = sorted(results)  # a signal keeps the learning rates that finished (attrs complete = 0)
+    lrs = lrs[done]
+    out = {k: [results[i][k] for i in done] for k in ("train_loss", "test_loss", "prediction", "distance")}
+    out |= {k: [results[i][k] for i in done] for k in ("diverged", "diverge_step")}
+    drift = [results[i]["drift"] for i in done]
+    checkpoint_steps = results[done[0]]["checkpoint_steps"]
     s1 = float(np.linalg.norm(phi0.astype(np.float64), ord=2))
     h = 2 * s1**2 / n_train
     learning_rate_stable = {"sgd": 2 / h, "momentum": 2 * (1 + momentum) / h}.get(optimizer, np.inf)
@@ -97,7 +123,6 @@ def linearized_comparison(
             "learning_rate_stable": learning_rate_stable,
             "top_singular_value": s1,
         },
-        coords={"learning_rate": lrs, "kind": ["network", "linearized"], "step": np.asarray(net.checkpoint_steps)}
-        | {"x": grid},
+        coords={"learning_rate": lrs, "kind": ["network", "linearized"], "step": checkpoint_steps} | {"x": grid},
     )
-    return ds.assign_attrs(result_attrs(config | {"experiment": "linearized_comparison"}))
+    return ds.assign_attrs(result_attrs(config | {"experiment": "linearized_comparison", "complete": outcome.complete}))

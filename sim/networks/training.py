@@ -26,7 +26,7 @@ Conventions:
   training there. Logged losses are clipped at the bound and every logged number is finite (no NaN).
 
 References: EECS 182 Sp25 HW1 Q5 (local-linearization features, Parts I and II), Sp25 HW0 Q5 (elbows); Jacot et
-al. 2018 and Lee et al. 2019 ("wide mlp evolve as linear models") for the linearized model.
+al. 2018 and Lee et al. 2019 ("wide networks evolve as linear models") for the linearized model.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ bad input is one line naming the parameter, exit status 2, before anything compi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -43,7 +45,7 @@ def _check_file_matches_table(ds: xr.Dataset, text: str, *, published: bool):
         assert float(cols[1]) == pytest.approx(float(m.final_test_mse), rel=1e-3)
         if published:
             pub = float(m.published_test_mse)
-            assert (cols[2] == "NaN") if np.isinf(pub) else (float(cols[2]) == pytest.approx(pub))
+            assert (cols[2] == "NaN") if np.isnan(pub) else (float(cols[2]) == pytest.approx(pub))
         assert float(cols[3 if published else 2]) == pytest.approx(float(m.constant_mse), rel=1e-3)
         assert cols[4 if published else 3] == ("yes" if bool(m.diverged) else "no")
     # one gradient-norm line per model, one number per layer
@@ -103,33 +105,38 @@ def test_help_has_examples(capsys):
     assert "examples:" in text and "sim features course-part2" in text and "he (= he_uniform)" in text
 
 
-BAD = [  # (arguments, parameter named in the error)
-    (["--depth", "0", "--width", "4", "--init", "he"], "depth"),
-    (["--depth", "2", "--width", "0", "--init", "he"], "width"),
-    (["--depth", "2.5", "--width", "4", "--init", "he"], "depth"),
-    (["--depth", "2", "--width", "4", "--init", "xavier"], "init"),
-    (["--depth", "2", "--width", "4", "--init", "uniform"], "scale"),
-    (["--depth", "2", "--width", "4", "--init", "he", "--scale", "1"], "scale"),
-    (["--depth", "2", "--width", "4"], "init"),
-    (["--width", "4", "--init", "he"], "depth"),
-    ([*TINY, "--lr", "0"], "learning_rate"),
-    ([*TINY, "--lr=-0.1"], "learning_rate"),
-    ([*TINY, "--lr", "nan"], "learning_rate"),
-    ([*TINY, "--batch-size", "65"], "batch_size"),
-    ([*TINY, "--momentum", "1"], "momentum"),
-    ([*TINY, "--steps", "0"], "steps"),
-    ([*TINY, "--checkpoint-every", "0"], "checkpoint_every"),
-    ([*TINY, "--seed=-1"], "seed"),
-    ([*TINY, "--train-interval", "1,0"], "train_interval"),
-    ([*TINY, "--train-interval", "0"], "train_interval"),
-    ([*TINY, "--train-interval", "a,b"], "train_interval"),
-    ([*TINY, "--target", "cubic"], "target"),
-    ([*TINY, "--optimizer", "rmsprop"], "optimizer"),
-    ([*TINY, "--quick"], "quick"),
+BAD = [  # (arguments, flag named in the error)
+    (["--depth", "0", "--width", "4", "--init", "he"], "--depth"),
+    (["--depth", "2", "--width", "0", "--init", "he"], "--width"),
+    (["--depth", "2.5", "--width", "4", "--init", "he"], "--depth"),
+    (["--depth", "-2", "--width", "4", "--init", "he"], "--depth"),
+    (["--depth", "2", "--width", "4", "--init", "xavier"], "--init"),
+    (["--depth", "2", "--width", "4", "--init", "uniform"], "--scale"),
+    (["--depth", "2", "--width", "4", "--init", "he", "--scale", "1"], "--scale"),
+    (["--depth", "2", "--width", "4"], "--init"),
+    (["--width", "4", "--init", "he"], "--depth"),
+    ([*TINY, "--lr", "0"], "--lr"),
+    ([*TINY, "--lr=-0.1"], "--lr"),
+    ([*TINY, "--lr", "-0.1"], "--lr"),
+    ([*TINY, "--eta", "-0.1"], "--eta"),  # the alias the user typed
+    ([*TINY, "--lr", "nan"], "--lr"),
+    ([*TINY, "--batch-size", "65"], "--batch-size"),
+    ([*TINY, "--momentum", "1"], "--momentum"),
+    ([*TINY, "--steps", "0"], "--steps"),
+    ([*TINY, "--checkpoint-every", "0"], "--checkpoint-every"),
+    ([*TINY, "--seed=-1"], "--seed"),
+    ([*TINY, "--seed", "-1"], "--seed"),
+    ([*TINY, "--train-interval", "1,0"], "--train-interval"),
+    ([*TINY, "--train-interval", "-1,-2"], "--train-interval"),
+    ([*TINY, "--train-interval", "0"], "--train-interval"),
+    ([*TINY, "--train-interval", "a,b"], "--train-interval"),
+    ([*TINY, "--target", "cubic"], "--target"),
+    ([*TINY, "--optimizer", "rmsprop"], "--optimizer"),
+    ([*TINY, "--quick"], "--quick"),
     (["course-part3"], "preset"),
-    (["course-part2", "--depth", "4"], "depth"),
-    (["course-part1", "--lr", "0.1"], "learning_rate"),
-    (["course-part2", "--steps", "0"], "steps"),
+    (["course-part2", "--depth", "4"], "--depth"),
+    (["course-part1", "--lr", "0.1"], "--lr"),
+    (["course-part2", "--steps", "0"], "--steps"),
 ]
 
 
@@ -144,11 +151,34 @@ def test_bad_input_is_one_line_naming_the_parameter(argv, param, tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert err.startswith(f"sim features: error: {param}:"), err
+    assert err.startswith(f"sim features: error: {param}: "), err
     assert not (tmp_path / "out.nc").exists()
 
 
-@pytest.mark.parametrize("output", ["/nonexistent-dir/x.nc", "."])
-def test_unwritable_output(output, capsys):
-    assert cli.main(["features", *TINY, "-o", output]) == 2
-    assert capsys.readouterr().err.startswith("sim features: error: output:")
+@pytest.mark.parametrize("output", ["/nonexistent-dir/x.nc", ".", "{tmp}/existing.nc/a.nc", "/proc/a.nc"])
+def test_unwritable_output(output, tmp_path, capsys, monkeypatch):
+    if output.startswith("/proc") and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before checking the output")
+
+    monkeypatch.setattr(networks, "_init", no_compile)
+    monkeypatch.setattr(training, "_compiled", no_compile)
+    (tmp_path / "existing.nc").write_text("")
+    assert cli.main(["features", *TINY, "-o", output.replace("{tmp}", str(tmp_path))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("sim features: error: --output: "), err
+    if "existing" in output:
+        assert err.endswith("existing.nc is a file, not a directory"), err
+    if output.startswith("/proc"):
+        assert "cannot create a file in /proc" in err, err
+
+
+def test_a_negative_interval_needs_no_equals_sign(tmp_path):
+    # argparse used to take "-1,0.4" for an option; the help told users to write --train-interval=-1,0.4
+    out = tmp_path / "neg.nc"
+    argv = ["features", *TINY, "--steps", "5", "--train-interval", "-1,-0.5", "-o", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    x = _read(out).x_train.values
+    assert x.min() >= -1 and x.max() <= -0.5

@@ -131,21 +131,21 @@ def test_vector_with_a_mode_y_misses_prints_no_inf(tmp_path, capsys):
 
 
 BAD = [  # (arguments, parameter named in the error)
-    (["mc", "scalar", "--sigma", "0.5", "--eta", "-1"], "learning_rate"),
-    (["mc", "scalar", "--sigma", "0.5", "--eta", "nan"], "learning_rate"),
-    (["mc", "scalar", "--sigma", "-0.5", "--eta", "0.1"], "sigma"),
-    (["mc", "scalar", "--sigma", "1e200", "--eta", "0.1"], "sigma"),
-    (["mc", "scalar", "--x", "1e12", "--sigma", "0.5", "--eta", "0.1"], "x"),
-    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--steps", "0"], "steps"),
-    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--trajectories", "0"], "trajectories"),
-    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--paths", "-1"], "paths"),
-    (["mc", "sweep", "--eta", "0:1:5", "--sigma", "0.5"], "learning_rate"),
-    (["mc", "sweep", "--eta", "0.1:1:5", "--sigma", ""], "sigma"),
-    (["mc", "sweep", "--eta", "0.1,0.3,0.2", "--sigma", "0.5"], "learning_rate"),
-    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--points", "0"], "points"),
-    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--batch-size", "1000"], "batch_size"),
-    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--decay", "0"], "decay"),
-    (["mc", "vector", "--sigma", "0.5", "--eta", "100"], "learning_rate"),
+    (["mc", "scalar", "--sigma", "0.5", "--eta", "-1"], "--eta"),
+    (["mc", "scalar", "--sigma", "0.5", "--eta", "nan"], "--eta"),
+    (["mc", "scalar", "--sigma", "-0.5", "--eta", "0.1"], "--sigma"),
+    (["mc", "scalar", "--sigma", "1e200", "--eta", "0.1"], "--sigma"),
+    (["mc", "scalar", "--x", "1e12", "--sigma", "0.5", "--eta", "0.1"], "--x"),
+    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--steps", "0"], "--steps"),
+    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--trajectories", "0"], "--trajectories"),
+    (["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "--paths", "-1"], "--paths"),
+    (["mc", "sweep", "--eta", "0:1:5", "--sigma", "0.5"], "--eta"),
+    (["mc", "sweep", "--eta", "0.1:1:5", "--sigma", ""], "--sigma"),
+    (["mc", "sweep", "--eta", "0.1,0.3,0.1", "--sigma", "0.5"], "--eta"),
+    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--points", "0"], "--points"),
+    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--batch-size", "1000"], "--batch-size"),
+    (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--decay", "0"], "--decay"),
+    (["mc", "vector", "--sigma", "0.5", "--eta", "100"], "--eta"),
     (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--data", "/nonexistent/file.csv"], "path"),
 ]
 
@@ -168,4 +168,4 @@ def test_bad_input_is_one_line_naming_the_parameter(argv, param, tmp_path, capsy
 def test_unwritable_output_is_refused_first(tmp_path, capsys):
     code = cli.main(["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "-o", str(tmp_path / "no" / "run.nc")])
     assert code == 2
-    assert capsys.readouterr().err.startswith("sim mc: error: output: ")
+    assert capsys.readouterr().err.startswith("sim mc: error: --output: ")

@@ -7,21 +7,27 @@ wrong formula there cannot hide a wrong sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
 
 from sim.core.validate import InputError
 from sim.figures import networks as figures_features
 from sim.figures import registry as figures
+from sim.figures.base import Figure
 from sim.linear import theory
 from sim.linear.problems import COURSE_SPECTRUM
 from tests import reference
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,10 @@ def _png_size(blob: bytes) -> tuple[int, int]:
 
 def test_render_writes_every_figure(rendered):
     out, paths, seconds = rendered
-    assert paths == [out / fig.filename for fig in figures.FIGURES.values()]
+    pages = [out / filename for filename, _ in figures.PAGES.values()]
+    assert paths == [out / fig.filename for fig in figures.FIGURES.values()] + pages
+    paths = paths[: len(figures.FIGURES)]
+    assert all(p.read_bytes().startswith(b"<!DOCTYPE html>") for p in pages)
     assert set(seconds) == set(figures.FIGURES) and all(s > 0 for s in seconds.values())
     for path in paths:
         blob = path.read_bytes()
@@ -72,7 +81,9 @@ def test_render_is_byte_stable(rendered, data, tmp_path):
 def test_provenance_records_each_figure(rendered):
     out, _, _ = rendered
     prov = json.loads((out / figures.PROVENANCE_FILE).read_text())
-    assert set(prov) == set(figures.FIGURES)
+    assert set(prov) == set(figures.FIGURES) | set(figures.PAGES)
+    for name in figures.PAGES:
+        assert prov.pop(name)["file"] == figures.PAGES[name][0]
     for name, record in prov.items():
         fig = figures.FIGURES[name]
         assert record["file"] == fig.filename
@@ -80,11 +91,12 @@ def test_provenance_records_each_figure(rendered):
         for key in ("steps", "tol"):
             if key in fig.quick:
                 assert record["config"][key] == fig.quick[key]
-        assert {"git_revision", "version_jax", "device_count"} <= set(record["provenance"])
+        assert {"git_revision", "version_jax", "device_count", "xla_flags", "cpu_model"} <= set(record["provenance"])
 
 
 def test_render_only_one_figure_keeps_other_provenance(tmp_path):
-    (tmp_path / figures.PROVENANCE_FILE).write_text(json.dumps({"older_figure": {"file": "older.png"}}))
+    older = {"older_figure": {"file": "older.png", "config": {"quick": True}}}
+    (tmp_path / figures.PROVENANCE_FILE).write_text(json.dumps(older))
     paths = figures.render(["gd_steps_heatmap"], quick=True, outdir=tmp_path, progress=False)
     assert [p.name for p in paths] == ["gd_steps_heatmap.png"]
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["gd_steps_heatmap.png"]
@@ -96,6 +108,109 @@ def test_render_rejects_unknown_names_before_computing(tmp_path):
     with pytest.raises(InputError, match="only: unknown figure 'nope'"):
         figures.render(["gd_steps_heatmap", "nope"], quick=True, outdir=tmp_path, progress=False)
     assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Where renders go: quick ones apart from the full-size figures, never over them
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Two cheap figures in the registry; ``calls`` counts their computations, the ``fail_at``-th one is interrupted."""
+    state = {"calls": 0, "fail_at": None}
+
+    def compute(n, progress):
+        state["calls"] += 1
+        if state["calls"] == state["fail_at"]:
+            raise KeyboardInterrupt
+        return xr.Dataset(attrs={"n": n})
+
+    def plot(ds):
+        fig = MplFigure(figsize=(2, 1.5))
+        fig.add_subplot().plot([0, 1], [0, ds.attrs["n"]])
+        return fig
+
+    for name in ("fake_a", "fake_b"):
+        fig = Figure(f"{name}.png", f"{name} for tests", {"n": 3}, {"n": 1}, compute, plot)
+        monkeypatch.setitem(figures.FIGURES, name, fig)
+    return state
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_quick_renders_go_apart_from_full_ones_by_default(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert figures.render(["fake_a"], progress=False) == [Path("figures/fake_a.png")]
+    assert figures.render(["fake_a"], quick=True, progress=False) == [Path("figures/quick/fake_a.png")]
+    full = json.loads(Path("figures/provenance.json").read_text())
+    quick = json.loads(Path("figures/quick/provenance.json").read_text())
+    assert full["fake_a"]["config"] == {"n": 3, "quick": False, "dpi": figures.DPI}
+    assert quick["fake_a"]["config"] == {"n": 1, "quick": True, "dpi": figures.DPI}
+    assert Path("figures/fake_a.png").read_bytes() != Path("figures/quick/fake_a.png").read_bytes()
+
+
+def test_quick_render_is_refused_over_full_figures(fake, tmp_path):
+    figures.render(["fake_a"], outdir=tmp_path, progress=False)
+    before, calls = _snapshot(tmp_path), fake["calls"]
+    for names in (["fake_a"], ["fake_b"]):  # the folder's provenance holds a full-size figure: no quick one lands
+        with pytest.raises(InputError, match=r"outdir: .* holds full-size figures \(fake_a in provenance.json\)"):
+            figures.render(names, quick=True, outdir=tmp_path, progress=False)
+    assert _snapshot(tmp_path) == before and fake["calls"] == calls  # refused before computing anything
+    figures.render(["fake_b"], outdir=tmp_path, progress=False)  # full over full: regenerating, as before
+    assert set(json.loads((tmp_path / figures.PROVENANCE_FILE).read_text())) == {"fake_a", "fake_b"}
+
+
+def test_quick_render_is_refused_over_unrecorded_pngs(fake, tmp_path):
+    (tmp_path / "fake_a.png").write_bytes(b"someone's figure")
+    with pytest.raises(InputError, match="holds fake_a.png not recorded as quick renders"):
+        figures.render(["fake_a"], quick=True, outdir=tmp_path, progress=False)
+    assert _snapshot(tmp_path) == {"fake_a.png": b"someone's figure"} and fake["calls"] == 0
+    figures.render(["fake_b"], quick=True, outdir=tmp_path, progress=False)  # other names do not collide
+    figures.render(["fake_b"], quick=True, outdir=tmp_path, progress=False)  # nor a quick render with itself
+
+
+def test_full_render_replaces_quick_records(fake, tmp_path):
+    figures.render(["fake_a", "fake_b"], quick=True, outdir=tmp_path, progress=False)
+    figures.render(["fake_a"], outdir=tmp_path, progress=False)
+    prov = json.loads((tmp_path / figures.PROVENANCE_FILE).read_text())
+    assert (prov["fake_a"]["config"]["quick"], prov["fake_b"]["config"]["quick"]) == (False, True)
+
+
+def test_a_foreign_provenance_file_is_never_replaced(fake, tmp_path):
+    (tmp_path / figures.PROVENANCE_FILE).write_text("[1, 2]\n")
+    for quick in (False, True):
+        with pytest.raises(InputError, match="is not a provenance file of sim figures"):
+            figures.render(["fake_a"], quick=quick, outdir=tmp_path, progress=False)
+    assert _snapshot(tmp_path) == {figures.PROVENANCE_FILE: b"[1, 2]\n"} and fake["calls"] == 0
+
+
+def test_an_interrupted_render_records_the_figures_it_saved(fake, tmp_path):
+    fake["fail_at"] = fake["calls"] + 2  # Ctrl-C while computing the second figure
+    with pytest.raises(KeyboardInterrupt):
+        figures.render(["fake_a", "fake_b"], quick=True, outdir=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_a.png", figures.PROVENANCE_FILE]  # no temporary file
+    assert set(json.loads((tmp_path / figures.PROVENANCE_FILE).read_text())) == {"fake_a"}
+    # the saved PNG is recorded as a quick render, so running again is not refused
+    paths = figures.render(["fake_a", "fake_b"], quick=True, outdir=tmp_path, progress=False)
+    assert paths == [tmp_path / "fake_a.png", tmp_path / "fake_b.png"]
+
+
+def test_quick_render_into_the_committed_figures_is_refused(monkeypatch):
+    committed = REPO / "figures"
+    if not (committed / figures.PROVENANCE_FILE).exists():
+        pytest.skip("no committed figures here")
+    name = "gd_steps_heatmap"
+
+    def must_not_compute(**_):
+        raise AssertionError("computed a quick figure for the committed folder")
+
+    monkeypatch.setitem(figures.FIGURES, name, dataclasses.replace(figures.FIGURES[name], compute_fn=must_not_compute))
+    before = (committed / figures.PROVENANCE_FILE).read_bytes()
+    with pytest.raises(InputError, match="holds full-size figures"):
+        figures.render([name], quick=True, outdir=committed, progress=False)
+    assert (committed / figures.PROVENANCE_FILE).read_bytes() == before
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sim.linear.sweep import native
 from sim.linear.sweep import xla as kernel
 
 METHODS = [(dynamics.gd, 1), (dynamics.momentum, 2), (dynamics.heavy_ball, 2), (dynamics.nesterov, 2)]
-COUNTS = ("settle_step", "diverged", "diverge_step", "simulated_steps")
+COUNTS = ("settle_step", "diverged", "unstable", "diverge_step", "simulated_steps")
 
 
 def test_compiled_loop_is_available_where_a_compiler_is():
@@ -38,7 +38,7 @@ def _points(n, modes, n_hyper, rng):
 # rtol: per-step rounding differences (the two compilers fuse different multiply-adds into FMAs) of ~1 ulp compounded
 # over up to 1000 steps. final_rtol: a point that stopped early gets its final error by binary powering of its
 # transition matrix, whose rounding grows with the exponent (up to ~1000 here) and with how far R is from normal;
-# final errors below 1e3 sqrt(tiny) have squares near the subnormal range, which both loops flush (atol).
+# final errors within that rounding of the smallest normal number may be flushed to 0 by one loop only (atol).
 @pytest.mark.parametrize("dtype,rtol,final_rtol", [("float32", 2e-4, 2e-3), ("float64", 1e-11, 1e-11)])
 @pytest.mark.parametrize("modes", [1, 2, 4])
 @pytest.mark.parametrize("make,n_hyper", METHODS, ids=[m.__name__ for m, _ in METHODS])
@@ -64,8 +64,63 @@ def test_compiled_loop_matches_xla_loop(make, n_hyper, modes, dtype, rtol, final
         np.testing.assert_array_equal(compiled[name], xla[name], err_msg=name)
     for name in ("max_error", "rate", "contraction"):
         np.testing.assert_allclose(compiled[name], xla[name], rtol=rtol, atol=0, err_msg=name)
-    floor = 1e3 * np.sqrt(np.finfo(dtype).tiny)
+    floor = 2 * np.finfo(dtype).tiny
     np.testing.assert_allclose(compiled["final_error"], xla["final_error"], rtol=final_rtol, atol=floor)
+
+
+def _edge_points(dtype):
+    """GD points (one mode, x(0) = -1) at the edges of the summaries: diverging in the first block, already at step
+    1 (lr 1e10), in the last, partial block (rate 10^(10/995): the bound is crossed at step ~995 of 1000), or slowly;
+    a state exactly 0 after one step (lr 0.5); states flushed to 0 in the first block (rates 1e-3 to 1e-2, rerun
+    rescaled); final errors whose squares underflow (rates 0.93, and 0.5 in float64)."""
+    rho = np.array([79.0, 9.0, 3.0, 1e10 - 1, 10 ** (10 / 995), 1.0231, 1.01, 1.0, 0.0, 1e-3, 3e-3, 1e-2, 0.93, 0.5])
+    lr = np.concatenate([(1 + rho[:8]) / 2, (1 - rho[8:]) / 2])  # |1 - 2 lr| = rho on sigma2 = 1
+    lr = np.concatenate([lr, lr * (1 + 1e-6)])  # and neighbours, in other lanes
+    return (lr.astype(dtype),), np.ones((lr.size, 1), dtype), -np.ones((lr.size, 1), dtype)
+
+
+def _edge_points_momentum(dtype):
+    """2-mode EMA momentum points on spectrum [5, 0.05] across the stability boundary and into fast convergence
+    (beta near 1, lr near 1/(2 sigma2 beta) for the fast mode)."""
+    lr, beta = np.meshgrid(np.geomspace(0.05, 12, 23), [0.05, 0.3, 0.9, 0.999, 1.0], indexing="ij")
+    x0 = np.full((lr.size, 2), -np.sqrt(0.5))
+    return (lr.ravel().astype(dtype), beta.ravel().astype(dtype)), np.tile([5.0, 0.05], (lr.size, 1)).astype(dtype), x0
+
+
+@pytest.mark.parametrize("dtype,rtol,final_rtol", [("float32", 2e-4, 2e-3), ("float64", 1e-11, 1e-11)])
+@pytest.mark.parametrize("points", [_edge_points, _edge_points_momentum], ids=["gd", "momentum"])
+def test_compiled_loop_matches_xla_loop_at_the_edges(points, dtype, rtol, final_rtol):
+    """Every summary agrees on diverged points (measured up to their last state within the bound, in any block),
+    states below the normal range (rerun rescaled), exact zeros and unstable points that did not diverge."""
+    hyper, sigma2, x0 = points(dtype)
+    make = dynamics.gd if len(hyper) == 1 else dynamics.momentum
+    with jax.enable_x64(dtype == "float64"):
+        args = (tuple(jnp.asarray(h) for h in hyper), jnp.asarray(sigma2), jnp.asarray(x0, dtype))
+        runs = [
+            jax.jit(
+                lambda h, s, x, native=use: kernel.chunk_summary(
+                    make, h, s, x, 1e-3, 1e10, steps=1000, block=16, native=native
+                )
+            )(*args)
+            for use in (False, True)
+        ]
+    xla, compiled = ({k: np.asarray(v) for k, v in run.items()} for run in runs)
+    assert set(xla) == set(compiled) == set(native.FIELDS)
+    for name in COUNTS:
+        np.testing.assert_array_equal(compiled[name], xla[name], err_msg=name)
+    for name in ("max_error", "rate", "contraction"):
+        np.testing.assert_allclose(compiled[name], xla[name], rtol=rtol, atol=0, err_msg=name)
+    np.testing.assert_allclose(
+        compiled["final_error"], xla["final_error"], rtol=final_rtol, atol=2 * np.finfo(dtype).tiny
+    )
+    for name in ("final_error", "max_error", "contraction"):
+        assert np.all(np.isfinite(compiled[name])), name
+    assert xla["diverged"].any() and (~xla["unstable"]).any()
+    np.testing.assert_array_equal(xla["contraction"] == 0, xla["rate"] == 0)  # lr 0.5 on sigma2 = 1 only
+    if make is dynamics.gd:  # the point set reaches what it is meant to
+        assert (xla["diverge_step"] == 1000).any() and (xla["diverge_step"] == 16).any()
+        assert (xla["unstable"] & ~xla["diverged"]).sum() >= 2  # rates 1 and 1.01 (1.01^1000 < 1e10)
+        assert ((xla["rate"] > 0) & (xla["rate"] < 0.012) & (xla["simulated_steps"] == 16)).sum() >= 4
 
 
 def _grid(**axes):

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -113,6 +114,144 @@ def test_divergence_flags_agree_with_spectral_radius():
     assert np.all(ds.settle_step.values[diverged] == -1)
 
 
+def _as_run(values, dtype):
+    """The float64 values of a sweep's inputs as the kernel sees them (rounded to ``dtype``)."""
+    return np.asarray(values, dtype=dtype).astype(np.float64)
+
+
+# float64: the kernel and the reference do the same operations up to ~1 ulp per step over ≤ 600 steps (1e-9 is ~1e4
+# times that). float32: ~6e-8 per step compounded over ≤ 600 steps of a growing state, plus the float32 rounding of
+# 1 − β inside the step and of x(0) (≤ 1e-4 in all), within 1e-3.
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-9), ("float32", 1e-3)])
+def test_diverged_points_are_measured_up_to_their_last_state_within_the_bound(dtype, rtol):
+    """A diverged point's contraction, max error and final error are those of its last state within the bound (not
+    bound^(1/diverge_step), nor the start's 1), as an independent float64 simulation finds them."""
+    bound, block, steps = 1e10, 16, 600
+    # (method, axes, spectrum, velocity): GD with a sigma2 axis (lr 1e10: already step 1 leaves the bound for σ² ≥ 1)
+    # and 2-mode momentum, from points that diverge in the first block to ones diverging after ~500 steps
+    cases = [
+        ("gd", {"learning_rate": [*np.linspace(0.3, 3.0, 28), 1e10], "sigma2": [0.5, 1.0, 2.0, 5.0]}, None, False),
+        ("momentum", {"learning_rate": np.linspace(0.05, 8.0, 40), "beta": np.linspace(0.05, 1, 8)}, [5, 0.05], True),
+    ]
+    with jax.enable_x64(dtype == "float64"):
+        runs = [
+            sweep.sweep(m, _grid(**ax), steps=steps, tol=1e-3, spectrum=sp, dtype=dtype, block=block, progress=False)
+            for m, ax, sp, _ in cases
+        ]
+    seen = {"first block": 0, "later": 0, "step 1 outside": 0}
+    for (method, _, spectrum, velocity), ds in zip(cases, runs, strict=True):
+        flat = ds.stack(point=ds.settle_step.dims)
+        eta = _as_run(flat.learning_rate.values, dtype)
+        beta = _as_run(flat.beta.values, dtype) if method == "momentum" else np.ones_like(eta)
+        if spectrum is None:  # one mode per point: simulate each sigma2 separately
+            errors, norms = (np.empty((steps + 1, eta.size)) for _ in range(2))
+            sigma2 = _as_run(flat.sigma2.values, dtype)
+            for s2 in np.unique(sigma2):
+                on = sigma2 == s2
+                errors[:, on], norms[:, on] = reference.momentum_states(eta[on], 1.0, [s2], steps, velocity=velocity)
+        else:
+            errors, norms = reference.momentum_states(eta, beta, _as_run(spectrum, dtype), steps, velocity=velocity)
+        ref = reference.divergence(errors, norms, bound, block)
+        # a norm within rounding (rtol) of the bound, up to the step where divergence is found, may fall on either
+        # side of it: such points are left out
+        last = np.where(ref["diverge_step"] > 0, ref["diverge_step"], steps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            close = np.abs(np.log(norms / bound)) < rtol
+        near = (close & (np.arange(steps + 1)[:, None] <= last)).any(axis=0)
+        use = ~near
+        assert near.sum() <= 0.02 * near.size
+        diverged = flat.diverged.values
+        np.testing.assert_array_equal(diverged[use], ref["diverge_step"][use] > 0)
+        np.testing.assert_array_equal(flat.diverge_step.values[use], ref["diverge_step"][use])
+        d = diverged & use
+        for name in ("contraction", "max_error", "final_error"):
+            np.testing.assert_allclose(flat[name].values[d], ref[name][d], rtol=rtol, atol=0, err_msg=name)
+        # not the former bound^(1/diverge_step), which only a point crossing the bound near a block end comes close to
+        staircase = bound ** (1 / flat.diverge_step.values[d])
+        assert np.mean(np.abs(flat.contraction.values[d] / staircase - 1) > 10 * rtol) > 0.9
+        seen["first block"] += int((d & (ref["diverge_step"] == block)).sum())
+        seen["later"] += int((d & (ref["diverge_step"] > block)).sum())
+        seen["step 1 outside"] += int((d & (ref["inside"] == 0)).sum())
+        # a point that left the bound in its first block had seen errors far above the start's 1
+        assert np.all(flat.max_error.values[d & (ref["diverge_step"] == block) & (ref["inside"] > 0)] > 1e3)
+    assert seen["first block"] >= 20 and seen["later"] >= 20 and seen["step 1 outside"] >= 3, seen
+
+
+# GD on sigma2 = 1 with steps T = 1000, tol 1e-3: rates |1 − 2η| from 0.93 (final error 0.93^1000 ≈ 3e-32, whose
+# square underflows float32) down to 1e-3 (the state underflows float32 within the first block), 0 (the state is
+# exactly 0 after one step), and 0.63, 0.6 and 0.5 (final errors 1e-201, 1e-222 and 9e-302, whose squares underflow
+# float64; 0 in float32).
+UNDERFLOW_LR = [0.03, 0.035, 0.04, 0.045, 0.185, 0.2, 0.25, 0.45, 0.49, 0.495, 0.499, 0.4995, 0.5, 0.5005, 0.501, 0.51]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "xla"])
+def test_errors_and_contraction_below_the_range_of_their_squares(monkeypatch, compiled, dtype):
+    if not compiled:
+        monkeypatch.setattr(native, "loop_for", lambda modes: (False, "XLA while_loop (test)"))
+    with jax.enable_x64(dtype == "float64"):
+        ds = sweep.sweep(
+            "gd", _grid(learning_rate=UNDERFLOW_LR, sigma2=[1.0]), steps=1000, tol=1e-3, dtype=dtype, progress=False
+        )
+    eta = _as_run(ds.learning_rate.values, dtype)
+    rho = np.abs(1 - 2 * eta)  # float64 from the float32 η: the factor of the float32 run up to its own rounding
+    final = rho**1000
+    tiny, eps = np.finfo(dtype).tiny, np.finfo(dtype).eps
+    measured, contraction = ds.final_error.values[:, 0], ds.contraction.values[:, 0]
+    # final errors of settled points come from binary powering of R (relative rounding up to ~1e-3 at exponents near
+    # 1000 in float32, see sim.linear.sweep.xla); those below the smallest normal number are flushed to 0
+    representable = final > 2 * tiny
+    assert (representable & (final < 1e-30 if dtype == "float32" else final < 1e-200)).sum() >= 2
+    np.testing.assert_allclose(measured[representable], final[representable], rtol=2e-3 if dtype == "float32" else 1e-9)
+    assert np.all(measured[final < tiny / 2] == 0)
+    # contraction (|w_t| / |w_0|)^(1/t) = ρ: each step w − η 2w rounds by ≤ 1 ulp of its inputs, a relative error
+    # ≤ eps (1 + 2η) / ρ of the new w, so the geometric mean of t steps is within that of ρ
+    np.testing.assert_array_less(np.abs(contraction - rho), 4 * eps * (1 + 2 * eta) + 1e-300)
+    assert np.all(contraction[rho > 0] > 0) and np.all(contraction[rho == 0] == 0)
+
+
+def test_unstable_is_the_spectral_radius_from_theory():
+    """``unstable`` (theory: rate ≥ 1) against numpy's eigenvalues in float64, on grids across GD's η = 1/σ² and EMA
+    momentum's stability boundary η = (2 − β)/(βσ²), exact boundary points included; ``diverged`` is measured."""
+    steps = 500
+    gd_lr = sorted({*np.geomspace(0.05, 8, 57).round(6), 0.25, 0.5, 1.0, 2.0})  # 1/σ² for σ² = 4, 2, 1, 0.5
+    gd = sweep.sweep(
+        "gd", _grid(learning_rate=gd_lr, sigma2=[0.5, 1.0, 2.0, 4.0]), steps=steps, tol=1e-3, progress=False
+    )
+    # boundary: η = 19, 7, 3, 5/3, 1 for β = 0.1, 0.25, 0.5, 0.75, 1 on σ² = 1 (7, 3 and 1 exactly in binary)
+    mom_lr = sorted({*np.geomspace(0.1, 40, 80).round(6), 1.0, 3.0, 7.0})
+    mom = sweep.sweep(
+        "momentum",
+        _grid(learning_rate=mom_lr, beta=[0.1, 0.25, 0.5, 0.75, 1.0], sigma2=[1.0]),
+        steps=steps,
+        tol=1e-3,
+        progress=False,
+    )
+    for ds, beta in ((gd, None), (mom, "beta")):
+        flat = ds.stack(point=ds.settle_step.dims)
+        eta = _as_run(flat.learning_rate.values, "float32")
+        b = np.ones_like(eta) if beta is None else _as_run(flat[beta].values, "float32")
+        sigma2 = _as_run(flat.sigma2.values, "float32")
+        rho = reference.momentum_spectral_radius(eta, b, sigma2)
+        # exactly on the boundary ηβσ² = 2 − β (binary values: exact in float64), ρ = 1 (an eigenvalue is −1)
+        on_boundary = eta * b * sigma2 == 2 - b
+        np.testing.assert_allclose(rho[on_boundary], 1, rtol=1e-12)
+        expected = on_boundary | (rho >= 1)
+        # float32's rounding of the transition matrix's entries (≤ a few 1e-7 relative, times entries ≤ 40) moves
+        # ρ by < 1e-5: points that close to 1 but not on it are left out
+        use = on_boundary | (np.abs(rho - 1) > 1e-5)
+        assert (~use).sum() <= 2 and on_boundary.sum() >= 3
+        unstable = flat.unstable.values
+        assert unstable.dtype == bool
+        np.testing.assert_array_equal(unstable[use], expected[use])
+        assert (rho < 1).sum() > 50 and (rho > 1).sum() > 50
+        # measured divergence is another thing: slow growth (ρ^500 < 1e8, inside the bound 1e10) and ρ = 1 are
+        # unstable, not diverged
+        with np.errstate(over="ignore"):
+            slow = use & expected & (rho**steps < 1e8)
+        assert slow.sum() >= 3 and not flat.diverged.values[slow].any() and unstable[slow].all()
+
+
 def test_seeds_worked_example():
     """Sp23 HW2 Q2(g): GD at eta* = 1/5.05 takes 346 steps; momentum beta = 0.1 has rate sqrt(0.9) on the interval."""
     gd = sweep.sweep("gd", _grid(learning_rate=[1 / 5.05]), steps=1000, tol=1e-3, spectrum=[5, 0.05], progress=False)
@@ -218,28 +357,33 @@ def test_contraction_of_a_state_whose_squares_underflow(monkeypatch, compiled):
 
 def _interrupt_on_call(monkeypatch, number, error):
     """Make the ``number``-th call of ``Grid.values_at`` (each chunk's inputs, built on its device's host thread)
-    raise ``error``, as a Ctrl-C or a failure would arrive while other chunks have finished."""
+    raise ``error`` (or send this process the signal ``error``), as a failure or a Ctrl-C would arrive while other
+    chunks have finished."""
     calls = {"n": 0}
     real = Grid.values_at
 
     def values_at(self, idx):
         calls["n"] += 1
         if calls["n"] == number:
-            raise error
+            if isinstance(error, int):  # a signal, as Ctrl-C (SIGINT) or a scheduler's SIGTERM delivers it
+                os.kill(os.getpid(), error)
+            else:
+                raise error
         return real(self, idx)
 
     monkeypatch.setattr(Grid, "values_at", values_at)
 
 
 def test_interrupted_sweep_keeps_finished_points(monkeypatch):
-    g = _grid(learning_rate="0.01:1:40", beta="0.1:1:10")
+    g = _grid(learning_rate="0.01:1:400", beta="0.1:1:10")
     full = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
-    assert full.attrs["complete"] == 1 and "computed" not in full
-    _interrupt_on_call(monkeypatch, 6, KeyboardInterrupt())
+    assert full.attrs["complete"] == 1 and bool(full.computed.values.all())
+    _interrupt_on_call(monkeypatch, 6, signal.SIGINT)
     part = sweep.sweep("momentum", g, steps=100, tol=1e-3, spectrum=[1.0], chunk_size=8, progress=False)
-    assert part.attrs["complete"] == 0
+    assert part.attrs["complete"] == 0 and part.attrs["stopped_by_signal"] == signal.SIGINT
     done = part.computed.values
     assert 0 < done.sum() < done.size
+    assert (part.settle_step.values[~done] == -1).all() and np.isnan(part.final_error.values[~done]).all()
     for name in full.data_vars:
         np.testing.assert_array_equal(part[name].values[done], full[name].values[done])
 

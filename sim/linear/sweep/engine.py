@@ -3,12 +3,14 @@
 Contract: :func:`sweep` validates everything first (raising :class:`sim.core.validate.InputError` before any
 compilation), then evaluates :func:`sim.linear.sweep.xla.chunk_summary` at every grid point and returns an
 ``xarray.Dataset`` with one dimension per grid axis, one variable per summary (``sim.linear.sweep.fields.FIELDS``) and
-attrs recording the spec, versions, devices, dtype and git revision. The xla is compiled once per (method, modes,
+attrs recording the spec, versions, devices, dtype and git revision. The kernel is compiled once per (method, modes,
 steps, dtype, chunk) and run on chunks of ``chunk_size`` points on every device JAX sees, one host thread per device
 taking the next chunk as its device finishes one (the last chunk is padded), so memory is bounded by the chunk, not the
-grid. On a CPU the xla is the compiled one of :mod:`sim.linear.sweep.native` (the results record which loop ran in
-``attrs["loop"]``). A tqdm bar advances as chunks finish. If the run is interrupted (Ctrl-C), the finished chunks are
-returned with ``attrs["complete"] == 0`` and a ``computed`` mask, so nothing already computed is lost.
+grid. On a CPU the kernel is the compiled one of :mod:`sim.linear.sweep.native` (the results record which loop ran in
+``attrs["loop"]``). The chunks are blocks of the grid run by :func:`sim.core.engine.run` and kept by
+:class:`sim.core.io.Results`: in memory, or streamed to a Zarr store (``output="run.zarr"``), which a killed run can
+resume. If the run is interrupted (SIGINT or SIGTERM), the finished chunks are kept with ``attrs["complete"] == 0``
+and the ``computed`` mask (unfinished points hold −1 / NaN), so nothing already computed is lost.
 
 Methods and their hyperparameter axes (see the glossary in ``sim``):
   gd          learning_rate
@@ -22,18 +24,15 @@ modes shared by every point.
 from __future__ import annotations
 
 import functools
-import json
-import queue
-import threading
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
-from sim.core import runtime
+from sim.core import cluster, engine, io, runtime
 from sim.core.grid import MAX_POINTS, Grid
+from sim.core.validate import InputError
 from sim.linear import dynamics
 from sim.linear.sweep import native, xla
 from sim.linear.sweep.fields import FIELDS
@@ -42,6 +41,8 @@ from sim.linear.sweep.spec import (
     DEFAULT_BOUND,
     DEFAULT_CHUNK,
     PARAMETERS,
+    STORE_MAX_POINTS,
+    recorded,
     validate,
 )
 
@@ -65,8 +66,11 @@ def sweep(
     chunk_size: int = DEFAULT_CHUNK,
     block: int = DEFAULT_BLOCK,
     divergence_bound: float = DEFAULT_BOUND,
-    max_points: int = MAX_POINTS,
+    max_points: int | None = None,
     progress: bool = True,
+    output=None,
+    resume: bool = False,
+    attrs=None,
 ) -> xr.Dataset:
     """Run ``method`` at every point of ``grid`` and summarize each run.
 
@@ -83,12 +87,23 @@ def sweep(
       chunk_size: points per compiled call, each call on one device (≥ 8).
       block: steps fused per loop iteration (divergence is checked every ``block`` steps).
       divergence_bound: divergence bound on the relative state norm (‖u_t‖ with ‖u_0‖ = 1).
-      max_points: refuse grids larger than this.
+      max_points: refuse grids larger than this (default: 2²⁶ in memory; for a store, what the disk can hold).
       progress: show a tqdm bar.
+      output: a ``.zarr`` path: stream the results there as chunks finish (nothing held for the whole grid).
+      resume: continue the store at ``output`` left by a run of the same arguments (its finished chunks are kept).
+      attrs: extra attrs to record (e.g. the command line).
 
     Returns:
-      ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.linear.sweep.fields.FIELDS``.
+      ``xarray.Dataset`` of shape ``grid.shape`` with the variables of ``sim.linear.sweep.fields.FIELDS`` and
+      ``computed`` (lazily backed by the store when ``output`` is given).
     """
+    if output is not None and not io.is_store(output):
+        raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
+    if resume and output is None:
+        raise InputError("resume", "needs an output store to resume")
+    processes, rank = jax.process_count(), jax.process_index()
+    if processes > 1 and output is None:
+        raise InputError("output", "several processes need a .zarr store to write into")
     spec = validate(
         method,
         grid,
@@ -100,14 +115,14 @@ def sweep(
         chunk_size=chunk_size,
         block=block,
         divergence_bound=divergence_bound,
-        max_points=max_points,
+        max_points=(MAX_POINTS if output is None else STORE_MAX_POINTS) if max_points is None else max_points,
         x64=jax.config.jax_enable_x64,
     )
     chunk_size, block = spec["chunk_size"], spec["block"]
     hyper_names = PARAMETERS[method]
     problem = spec["problem"]
     modes = 1 if problem is None else problem.modes
-    devices = jax.devices()
+    devices = jax.local_devices()  # each process computes on its own
     use_native, loop = native.loop_for(modes)
     run, estimate = _compiled(method, modes, problem is None, spec["steps"], block, dtype, chunk_size, use_native)
     np_dtype = np.dtype(dtype)
@@ -128,80 +143,70 @@ def sweep(
             rows[j, : len(idx)] = vals[name]
             rows[j, len(idx) :] = rows[j, len(idx) - 1]  # pad with the last point
         count = np.int32(len(idx))  # the compiled loop skips the padding
-        # waited for: with its inputs in place, XLA runs the compiled xla on the calling thread at once; with a
+        # waited for: with its inputs in place, XLA runs the compiled kernel on the calling thread at once; with a
         # transfer in flight it would run it later on a thread of its own (measured: up to 1.2x slower)
         return jax.block_until_ready(jax.device_put((rows, count), device)), *shared[device]
 
-    # the compiled loop stops each tile of 64 points on its own, so grid (C) order is best; the XLA loop stops a whole
-    # chunk at once, so its chunks hold points sorted by their predicted step count
-    order = None if use_native else _work_order(grid.size, chunk_size, devices, inputs, estimate)
-    starts = range(0, grid.size, chunk_size)
     fields = jax.eval_shape(run, *inputs(range(min(chunk_size, grid.size)), devices[0]))
-    out = {name: np.zeros(grid.size, dtype=field.dtype) for name, field in fields.items()}
-    computed = np.zeros(grid.size, dtype=bool)
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for start in starts:
-        todo.put(start)
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # points per finished chunk, or a worker's exception
-    stopping = threading.Event()
-    x64 = bool(jax.config.jax_enable_x64)  # a thread-local setting: the workers take the caller's
+    record = _attrs(method, grid, spec, divergence_bound, loop) | dict(attrs or {})
+    if output is not None and not resume:
+        io.check_space(output, grid.size * (sum(f.dtype.itemsize for f in fields.values()) + 1))
+    layout = {
+        "dims": grid.names,
+        "shape": grid.shape,
+        "coords": grid.coords(),
+        "variables": {name: (fields[name].dtype, {"description": doc}) for name, doc in FIELDS.items()},
+        "attrs": record,
+        "block_shape": engine.block_shape(grid.shape, chunk_size),
+    }
+    # process 0 writes the store's template; the others open it once it is there
+    results = io.Results(output, **layout, resume=resume) if rank == 0 else None
+    cluster.barrier("sim-sweep-template")
+    results = results or io.Results(output, **layout, resume=True)
+    if use_native or output is not None:
+        # the compiled loop stops each tile of 64 points on its own, so blocks of the grid in C order are best
+        chunks = engine.blocks(grid.shape, chunk_size)
+        done = {b.index for b in results.done(chunks)}
+        # each process takes every processes-th block, by index (the same share whatever is already done)
+        chunks = [b for b in chunks if b.index % processes == rank and b.index not in done]
+    else:
+        # the XLA loop stops a whole chunk at once, so its chunks hold points sorted by their predicted step count
+        order = _work_order(grid.size, chunk_size, devices, inputs, estimate)
+        chunks = [order[i : i + chunk_size] for i in range(0, grid.size, chunk_size)]
 
-    def work(device):
-        """Run chunks on ``device`` until none is left: one host thread per device, each collecting its own results,
-        so the devices run in parallel (on a CPU the compiled xla runs on this thread). Each thread launches its
-        next chunk before collecting the last one, so an asynchronous device (a GPU) always has one queued."""
-        try:
-            with jax.enable_x64(x64):
-                _work(device)
-        except BaseException as err:  # handed to the main thread, which re-raises it
-            stopping.set()
-            finished.put(err)
+    def points(chunk):
+        return range(chunk.start, chunk.stop) if isinstance(chunk, engine.Block) else chunk
 
-    def _work(device):
-        pending = None
-        while True:
-            launched = None
-            if not stopping.is_set():
-                try:
-                    start = todo.get_nowait()
-                except queue.Empty:
-                    pass
-                else:
-                    stop = min(start + chunk_size, grid.size)
-                    idx = range(start, stop) if order is None else order[start:stop]
-                    where = slice(start, stop) if order is None else idx
-                    launched = (where, len(idx), run(*inputs(idx, device)))
-            if pending is not None:
-                where, n, result = pending
-                for name, arr in result.items():
-                    out[name][where] = np.asarray(arr)[:n]
-                computed[where] = True
-                finished.put(n)
-            if launched is None:
-                return
-            pending = launched
+    def launch(chunk, device):
+        return run(*inputs(points(chunk), device))
 
-    bar = tqdm(total=grid.size, unit="pt", unit_scale=True, disable=not progress, desc=f"sweep {method}")
-    workers = [threading.Thread(target=work, args=(d,), daemon=True) for d in devices]
-    for worker in workers:
-        worker.start()
-    interrupted = False
-    try:
-        for _ in starts:
-            n = finished.get()
-            if isinstance(n, BaseException):
-                raise n
-            bar.update(n)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        stopping.set()
-        for worker in workers:  # each finishes the chunks it has launched
-            worker.join()
-        bar.close()
-    if interrupted:
-        tqdm.write(f"interrupted: keeping {computed.sum():,} of {grid.size:,} finished points")
-    return _dataset(method, grid, spec, out, computed, bool(computed.all()), chunk_size, block, divergence_bound, loop)
+    def collect(chunk, out):
+        n = len(points(chunk))
+        return {name: np.asarray(arr)[:n] for name, arr in out.items()}
+
+    outcome = engine.run(
+        chunks,
+        launch,
+        collect,
+        results.store,
+        devices=devices,
+        size=lambda chunk: len(points(chunk)),
+        total=grid.size if processes == 1 else None,
+        done=grid.size - sum(len(points(c)) for c in chunks) if processes == 1 else 0,
+        progress=progress,
+        desc=f"sweep {method}",
+        unit="pt",
+    )
+    cluster.barrier("sim-sweep-done")
+    if processes > 1:  # complete when every process finished its share
+        complete = len(results.done(engine.blocks(grid.shape, chunk_size))) == len(
+            engine.blocks(grid.shape, chunk_size)
+        )
+    else:
+        complete = outcome.complete
+    if rank == 0:
+        results.finish(complete=int(complete), stopped_by_signal=outcome.signal or 0)
+    return results.dataset()
 
 
 def _work_order(size: int, chunk_size: int, devices, inputs, estimate) -> np.ndarray:
@@ -220,7 +225,7 @@ def _work_order(size: int, chunk_size: int, devices, inputs, estimate) -> np.nda
 def _compiled(
     method: str, modes: int, sigma2_axis: bool, steps: int, block: int, dtype: str, chunk_size: int, use_native: bool
 ):
-    """``(run, estimate)``: the chunk xla and :func:`sim.linear.sweep.xla.predicted_steps` over a chunk, jitted.
+    """``(run, estimate)``: the chunk kernel and :func:`sim.linear.sweep.xla.predicted_steps` over a chunk, jitted.
 
     Both take ``((points, count), problem, tol, bound)``: ``points`` [axes, chunk_size] holds the method's
     hyperparameters (and σ² if ``sigma2_axis``), one row per axis, of which the first ``count`` columns are real and
@@ -254,28 +259,8 @@ def _compiled(
     return jax.jit(summary), jax.jit(estimate)
 
 
-def _dataset(method, grid, spec, out, computed, complete, chunk_size, block, bound, loop) -> xr.Dataset:
-    dims = grid.names
-    data_vars = {}
-    for name, doc in FIELDS.items():
-        arr = out[name] if out[name] is not None else np.zeros(grid.size, dtype=np.int32)
-        data_vars[name] = (dims, arr.reshape(grid.shape), {"description": doc})
-    if not complete:
-        data_vars["computed"] = (dims, computed.reshape(grid.shape), {"description": "point was finished"})
-    problem = spec["problem"]
-    attrs = {
-        "method": method,
-        "steps": spec["steps"],
-        "tol": spec["tol"],
-        "axes": json.dumps({a.name: a.spec for a in grid.axes}),
-        "spectrum": "axis sigma2" if problem is None else json.dumps(problem.spectrum.tolist()),
-        "target": "equal" if problem is None else json.dumps(problem.target.tolist()),
-        "dtype": spec["dtype"],
-        "chunk_size": chunk_size,
-        "block": block,
-        "divergence_bound": bound,
-        "loop": loop,
-        "complete": int(complete),
-        **runtime.provenance(),
-    }
-    return xr.Dataset(data_vars, coords=grid.coords(), attrs=attrs)
+def _attrs(method, grid, spec, bound, loop) -> dict:
+    """The results' attrs: the specification (recorded as ``spec`` too, which a resumed run must match), the loop
+    that ran, and the provenance."""
+    record = recorded(method, grid, spec, bound)
+    return {**record, "spec": record, "loop": loop, "complete": 0, **runtime.provenance()}

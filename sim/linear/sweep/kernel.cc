@@ -18,8 +18,12 @@
 //   x0     [M, n]  initial relative error coordinates (velocity starts at 0)
 //   tol, bound     scalars: relative-error tolerance and divergence bound on the relative state norm
 //   count          int32 scalar: the points from index count on are padding; they are not run and their results are 0
-// Results, each [n], as sim.linear.sweep.fields.FIELDS: settle_step, final_error, max_error, diverged (bool), diverge_step, rate,
-// contraction, simulated_steps.
+// Results, each [n], as sim.linear.sweep.fields.FIELDS: settle_step, final_error, max_error, diverged (bool),
+// unstable (bool), diverge_step, rate, contraction, simulated_steps.
+// After the time loop, per tile and only where needed (so never on a dense grid): diverged points replay the block
+// that left the bound from its start, up to their last state within it (`escape`), and points whose state fell below
+// the normal range (flushed to 0 on the way) run again from the start, rescaled by a power of two after every step
+// (`rescaled_rerun`), so that every summary is measured, finite, and free of the squares' underflow.
 // Attributes: method (0 gd, 1 momentum (EMA), 2 heavy_ball, 3 nesterov), steps, block.
 #include <algorithm>
 #include <cmath>
@@ -79,6 +83,40 @@ inline V vsqrt(V x) {
   return x;
 }
 
+// 2^k for integers k in the normal range, built from its bits (exact), as sim.linear.sweep.xla._pow2
+template <typename T>
+inline T pow2(int k) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U bits = static_cast<U>(k + std::numeric_limits<T>::max_exponent - 1) << (std::numeric_limits<T>::digits - 1);
+  T out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// m 2^e for m >= 0 (0 or normal), flushed to 0 below the normal range, as sim.linear.sweep.xla._ldexp_flush
+template <typename T>
+inline T ldexp_flush(T m, int e) {
+  if (e == 0) return m;
+  int shift;
+  const T f = std::frexp(m, &shift);  // m = f 2^shift, f in [0.5, 1)
+  const int k = shift + e;
+  constexpr int lo = std::numeric_limits<T>::min_exponent, hi = std::numeric_limits<T>::max_exponent - 1;
+  return k >= lo ? f * pow2<T>(std::min(k, hi)) : T(0);
+}
+
+// the Euclidean norm of parts[0..n) per lane, scaled by the largest |part| first (as sim.linear.sweep.xla._norm): the
+// squares of a settled point's state or error would underflow
+template <typename V>
+inline V scaled_norm(const V* parts, int n) {
+  if (n == 1) return vabs(parts[0]);  // what the general formula gives, exactly: |c| sqrt((c / |c|)^2) = |c|
+  V scale = vabs(parts[0]);
+  for (int c = 1; c < n; c++) scale = vmax(scale, vabs(parts[c]));
+  const V safe = scale > 0 ? scale : V{} + 1;
+  V sum = (parts[0] / safe) * (parts[0] / safe);
+  for (int c = 1; c < n; c++) sum = sum + (parts[c] / safe) * (parts[c] / safe);
+  return scale * vsqrt(sum);
+}
+
 // sim.linear.theory.spectral_radius of d x d matrices (d = 1, 2), one per lane: the same operations in the same order
 template <typename V, int D>
 V spectral_radius(const V (&r)[D][D]) {
@@ -114,11 +152,11 @@ template <typename T>
 struct Io {
   int64_t n, valid;
   int32_t steps, block;
-  T tol2, bound, bound2;
+  T tol2, bound2;
   const T *hyper, *sigma2, *x0;
   int32_t* settle_step;
   T *final_error, *max_error;
-  bool* diverged;
+  bool *diverged, *unstable;
   int32_t* diverge_step;
   T *rate, *contraction;
   int32_t* simulated_steps;
@@ -134,8 +172,8 @@ struct Tile {
   static constexpr bool velocity = METHOD != GD;
   static constexpr int D = velocity ? 2 : 1;  // state components per mode
 
-  V lr[TILE], b[TILE], decay[TILE], h[M][TILE], g2[M][TILE];  // per point, fixed
-  V w[M][TILE], v[M][TILE], emax[TILE];                       // state
+  V lr[TILE], b[TILE], decay[TILE], h[M][TILE], g2[M][TILE], x0[M][TILE];  // per point, fixed
+  V w[M][TILE], v[M][TILE], emax[TILE];                                    // state
   VI last[TILE], status[TILE], stop[TILE];
 
   // one step of the method on one mode: the same operations in the same order as sim.linear.dynamics
@@ -156,6 +194,7 @@ struct Tile {
   }
 
   void start() {
+    std::memcpy(x0, w, sizeof x0);
     for (int k = 0; k < TILE; k++) {
       decay[k] = T(1) - b[k];
       last[k] = status[k] = stop[k] = VI{};
@@ -227,7 +266,7 @@ struct Tile {
   }
 
   // before the loop: each mode's squared power bound G_m^2 (the settle check's weights) and the rate, the largest
-  // spectral radius over the modes. Per point, so not in the time loop's registers (noinline, as final_error2).
+  // spectral radius over the modes. Per point, so not in the time loop's registers (noinline, as final_errors).
   __attribute__((noinline)) void bounds(V* rate) {
     for (int k = 0; k < TILE; k++) {
       for (int m = 0; m < M; m++) {
@@ -241,16 +280,15 @@ struct Tile {
     }
   }
 
-  // the squared error after step `steps`: settled points advance from their stopping block by binary powering of
-  // their transition matrices (the same products in the same order as sim.linear.sweep.xla._apply_power). Not inlined:
-  // inlined into `run`, it changed the register allocation of the time loop (1.2x slower with 2 modes).
-  __attribute__((noinline)) void final_error2(int32_t steps, V* out) const {
+  // the error components (one per mode) after step `steps`: settled points advance from their stopping block by binary
+  // powering of their transition matrices (the same products in the same order as sim.linear.sweep.xla._apply_power).
+  // Not inlined: inlined into `run`, it changed the register allocation of the time loop (1.2x slower with 2 modes).
+  __attribute__((noinline)) void final_errors(int32_t steps, V (&out)[M][TILE]) const {
     VI left[TILE], pending = VI{};
     for (int k = 0; k < TILE; k++) {
       left[k] = status[k] == 1 ? (VI{} + static_cast<I>(steps)) - stop[k] : VI{};
       pending |= left[k];
     }
-    for (int k = 0; k < TILE; k++) out[k] = V{};
     for (int m = 0; m < M; m++) {
       for (int k = 0; k < TILE; k++) {
         V base[D][D], res[D] = {w[m][k]};
@@ -272,40 +310,185 @@ struct Tile {
           for (int a = 0; a < D; a++) res[a] = take ? next[a] : res[a];
           std::memcpy(base, square, sizeof base);
         }
-        out[k] = m ? out[k] + res[0] * res[0] : res[0] * res[0];
+        out[m][k] = res[0];
+      }
+    }
+  }
+
+  // the state's components of vector k, as sim.linear.sweep.xla._flat orders them
+  static void flat(const V (&w)[M][TILE], const V (&v)[M][TILE], int k, V (&parts)[M * D]) {
+    for (int m = 0; m < M; m++) {
+      parts[m * D] = w[m][k];
+      if (velocity) parts[m * D + D - 1] = v[m][k];
+    }
+  }
+
+  // diverged points, from the state they were frozen at (the start of the block whose end left the bound) to their last
+  // state within the bound, as sim.linear.sweep.xla._escape: w, v and emax become that state's, `inside` its step s,
+  // and (w_in, v_in) the state at step max(s, 1) (the contraction's). The others keep theirs (inside = stop).
+  __attribute__((noinline)) void escape(int32_t block, T bound2, V (&w_in)[M][TILE], V (&v_in)[M][TILE],
+                                        VI (&inside)[TILE]) {
+    // local copies, so that the compiler can keep them in registers (the arguments might alias the members)
+    V cw[M][TILE], cv[M][TILE], iw[M][TILE], iv[M][TILE], cmax[TILE];
+    VI start[TILE], active[TILE], at[TILE], any_active = VI{};
+    for (int k = 0; k < TILE; k++) {
+      for (int m = 0; m < M; m++) iw[m][k] = cw[m][k] = w[m][k], iv[m][k] = cv[m][k] = v[m][k];
+      cmax[k] = emax[k];
+      active[k] = status[k] == 2;
+      start[k] = (stop[k] - 1) / static_cast<I>(block) * static_cast<I>(block);
+      at[k] = active[k] ? start[k] : stop[k];
+      any_active |= active[k];
+    }
+    for (int32_t j = 1; j <= block && any(any_active); j++) {
+      any_active = VI{};
+      for (int k = 0; k < TILE; k++) {  // the TILE vectors' updates are independent: they hide each other's latency
+        V nw[M], nv[M], total = V{}, e2 = V{};
+        for (int m = 0; m < M; m++) {
+          nw[m] = cw[m][k];
+          nv[m] = cv[m][k];
+          update(nw[m], nv[m], h[m][k], k);
+          const V u2 = velocity ? nw[m] * nw[m] + nv[m] * nv[m] : nw[m] * nw[m];
+          total = m ? total + u2 : u2;
+          e2 = m ? e2 + nw[m] * nw[m] : nw[m] * nw[m];
+        }
+        const VI step = start[k] + static_cast<I>(j);
+        const VI running = active[k] & (step <= stop[k]);
+        const VI within = running & (total <= bound2);  // NaN is outside
+        const VI first = running & (step == 1);
+        for (int m = 0; m < M; m++) {
+          iw[m][k] = within | first ? nw[m] : iw[m][k];
+          iv[m][k] = within | first ? nv[m] : iv[m][k];
+          cw[m][k] = within ? nw[m] : cw[m][k];
+          cv[m][k] = within ? nv[m] : cv[m][k];
+        }
+        cmax[k] = within ? vmax(cmax[k], e2) : cmax[k];
+        at[k] = within ? step : at[k];
+        active[k] = within;
+        any_active |= within;
+      }
+    }
+    std::memcpy(w, cw, sizeof w);
+    std::memcpy(v, cv, sizeof v);
+    std::memcpy(w_in, iw, sizeof iw);
+    std::memcpy(v_in, iv, sizeof iv);
+    std::memcpy(emax, cmax, sizeof emax);
+    std::memcpy(inside, at, sizeof at);
+  }
+
+  // the points `rerun` run again from x0 for their t_end steps, the state scaled by a power of two after every step so
+  // that its largest component lies in [0.5, 1), as sim.linear.sweep.xla._rescaled_rerun: the true state is 2^e (w, v)
+  __attribute__((noinline)) void rescaled_rerun(const VI (&rerun)[TILE], const VI (&t_end)[TILE], VI (&e)[TILE]) {
+    constexpr int lanes = Vec<T>::lanes;
+    constexpr I mant = std::numeric_limits<T>::digits - 1, bias = std::numeric_limits<T>::max_exponent - 1;
+    constexpr I exp_mask = 2 * bias + 1;
+    for (int k = 0; k < TILE; k++) {
+      e[k] = VI{};
+      if (!any(rerun[k])) continue;
+      V rw[M], rv[M];
+      for (int m = 0; m < M; m++) rw[m] = x0[m][k], rv[m] = V{};
+      I n = 0;
+      for (int l = 0; l < lanes; l++) n = rerun[k][l] && t_end[k][l] > n ? t_end[k][l] : n;
+      for (I j = 0; j < n; j++) {
+        V nw[M], nv[M];
+        for (int m = 0; m < M; m++) {
+          nw[m] = rw[m];
+          nv[m] = rv[m];
+          update(nw[m], nv[m], h[m][k], k);
+        }
+        V biggest = vabs(nw[0]);
+        for (int m = 0; m < M; m++) {
+          if (m) biggest = vmax(biggest, vabs(nw[m]));
+          if (velocity) biggest = vmax(biggest, vabs(nv[m]));
+        }
+        // frexp's exponent of the largest component (0 for a zero state; FTZ leaves no subnormal), and 2^-shift
+        VI bits;
+        std::memcpy(&bits, &biggest, sizeof bits);
+        const VI biased = (bits >> mant) & exp_mask;
+        const VI shift = biggest > 0 ? biased - (bias - 1) : VI{};
+        V factor;
+        const VI factor_bits = (VI{} + bias - shift) << mant;
+        std::memcpy(&factor, &factor_bits, sizeof factor);
+        const VI take = rerun[k] & (j < t_end[k]);
+        for (int m = 0; m < M; m++) {
+          rw[m] = take ? nw[m] * factor : rw[m];
+          rv[m] = take ? nv[m] * factor : rv[m];
+        }
+        e[k] = take ? e[k] + shift : e[k];
+      }
+      for (int m = 0; m < M; m++) {
+        w[m][k] = rerun[k] ? rw[m] : w[m][k];
+        v[m][k] = rerun[k] ? rv[m] : v[m][k];
       }
     }
   }
 
   // the summaries of points p ... p + count - 1, as sim.linear.sweep.xla.chunk_summary reduces the XLA loop's state
-  __attribute__((noinline)) void summarize(const Io<T>& io, int64_t p, int64_t count, const V* rate) const {
-    V final2[TILE], final_error[TILE], max_error[TILE], contraction[TILE];
-    VI settle_step[TILE], diverged[TILE], diverge_step[TILE], simulated_steps[TILE];
-    final_error2(io.steps, final2);
+  __attribute__((noinline)) void summarize(const Io<T>& io, int64_t p, int64_t count, const V* rate) {
+    V final_error[TILE], max_error[TILE], contraction[TILE], w_in[M][TILE], v_in[M][TILE], errors[M][TILE];
+    VI settle_step[TILE], diverged[TILE], unstable[TILE], diverge_step[TILE], simulated_steps[TILE], inside[TILE];
+    VI small[TILE], scale_exp[TILE], events = VI{};
     const VI steps = VI{} + static_cast<I>(io.steps);
     for (int k = 0; k < TILE; k++) {
       diverged[k] = status[k] == 2;
       simulated_steps[k] = status[k] == 0 ? steps : stop[k];
+      events |= diverged[k];
+    }
+    if (any(events)) {
+      escape(io.block, io.bound2, w_in, v_in, inside);
+    } else {
+      std::memcpy(w_in, w, sizeof w);
+      std::memcpy(v_in, v, sizeof v);
+      for (int k = 0; k < TILE; k++) inside[k] = stop[k];
+    }
+    // a state below the normal range (flushed to 0 on the way) is rerun from the start, rescaled every step
+    const V threshold = V{} + std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
+    V norm[TILE];
+    events = VI{};
+    for (int k = 0; k < TILE; k++) {
+      V parts[M * D];
+      flat(w, v, k, parts);
+      norm[k] = scaled_norm(parts, M * D);
+      small[k] = ~diverged[k] & (norm[k] < threshold);
+      events |= small[k];
+    }
+    if (any(events)) {
+      rescaled_rerun(small, simulated_steps, scale_exp);
+      for (int k = 0; k < TILE; k++) {
+        V parts[M * D];
+        flat(w, v, k, parts);
+        norm[k] = scaled_norm(parts, M * D);
+      }
+    } else {
+      for (int k = 0; k < TILE; k++) scale_exp[k] = VI{};
+    }
+    final_errors(io.steps, errors);
+    for (int k = 0; k < TILE; k++) {
+      unstable[k] = ~(rate[k] < 1);  // NaN: the transition matrix overflowed
       settle_step[k] = ~diverged[k] & (last[k] < steps) ? last[k] + 1 : VI{} - 1;
       diverge_step[k] = diverged[k] ? stop[k] : VI{} - 1;
-      final_error[k] = vsqrt(final2[k]);
-      max_error[k] = vsqrt(emax[k]);
-      // ||u||, scaled by the largest |component| first (the squares of a settled point's state would underflow)
-      V parts[M * D];
-      for (int m = 0; m < M; m++) {
-        parts[m * D] = w[m][k];
-        if (velocity) parts[m * D + D - 1] = v[m][k];
+      V error_parts[M];
+      for (int m = 0; m < M; m++) error_parts[m] = errors[m][k];
+      final_error[k] = scaled_norm(error_parts, M);
+      if (any(scale_exp[k] != 0)) {
+        for (int l = 0; l < Vec<T>::lanes; l++) final_error[k][l] = ldexp_flush(final_error[k][l], scale_exp[k][l]);
       }
-      V scale = vabs(parts[0]);
-      for (int c = 1; c < M * D; c++) scale = vmax(scale, vabs(parts[c]));
-      const V safe = scale > 0 ? scale : V{} + 1;
-      V sum = (parts[0] / safe) * (parts[0] / safe);
-      for (int c = 1; c < M * D; c++) sum = sum + (parts[c] / safe) * (parts[c] / safe);
-      // the measured rate over the simulated steps; for diverged points the growth bound^(1 / diverge step)
-      const V base = diverged[k] ? V{} + io.bound : scale * vsqrt(sum);
-      const VI t = simulated_steps[k] > 1 ? simulated_steps[k] : VI{} + 1;
+      max_error[k] = vsqrt(emax[k]);
+      // the measured rate: (||u_t|| / ||u_0||)^(1/t) over the simulated steps, or for diverged points up to their last
+      // state within the bound (step s; the first state when already step 1 left it)
+      V base = norm[k];
+      if (any(diverged[k])) {
+        V parts_in[M * D];
+        flat(w_in, v_in, k, parts_in);
+        base = diverged[k] ? scaled_norm(parts_in, M * D) : base;
+      }
+      const VI t = diverged[k] ? (inside[k] > 1 ? inside[k] : VI{} + 1)
+                               : (simulated_steps[k] > 1 ? simulated_steps[k] : VI{} + 1);
       const V exponent = 1 / __builtin_convertvector(t, V);
-      for (int l = 0; l < Vec<T>::lanes; l++) contraction[k][l] = std::pow(base[l], exponent[l]);
+      const V rescale = __builtin_convertvector(scale_exp[k], V) / __builtin_convertvector(t, V);
+      for (int l = 0; l < Vec<T>::lanes; l++) {
+        contraction[k][l] = std::pow(base[l], exponent[l]);
+        if (scale_exp[k][l] != 0) contraction[k][l] *= std::exp2(rescale[l]);
+      }
     }
     auto put = [&](auto* row, const auto* values) {
       using R = std::remove_pointer_t<decltype(row)>;
@@ -316,6 +499,7 @@ struct Tile {
     put(io.final_error, final_error);
     put(io.max_error, max_error);
     put(io.diverged, diverged);
+    put(io.unstable, unstable);
     put(io.diverge_step, diverge_step);
     put(io.rate, rate);
     put(io.contraction, contraction);
@@ -377,7 +561,8 @@ template <ffi::DataType DT>
 ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> sigma2, ffi::Buffer<DT> x0, ffi::Buffer<DT> tol,
                  ffi::Buffer<DT> bound, ffi::Buffer<ffi::S32> count, ffi::ResultBuffer<ffi::S32> settle_step,
                  ffi::ResultBuffer<DT> final_error, ffi::ResultBuffer<DT> max_error,
-                 ffi::ResultBuffer<ffi::PRED> diverged, ffi::ResultBuffer<ffi::S32> diverge_step,
+                 ffi::ResultBuffer<ffi::PRED> diverged, ffi::ResultBuffer<ffi::PRED> unstable,
+                 ffi::ResultBuffer<ffi::S32> diverge_step,
                  ffi::ResultBuffer<DT> rate, ffi::ResultBuffer<DT> contraction,
                  ffi::ResultBuffer<ffi::S32> simulated_steps, int32_t method, int32_t steps, int32_t block) {
   using T = ffi::NativeType<DT>;
@@ -401,7 +586,6 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> sigma2, ffi::Buffer<DT> 
            steps,
            block,
            t * t,
-           b,
            b * b,
            hyper.typed_data(),
            sigma2.typed_data(),
@@ -410,6 +594,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> sigma2, ffi::Buffer<DT> 
            final_error->typed_data(),
            max_error->typed_data(),
            diverged->typed_data(),
+           unstable->typed_data(),
            diverge_step->typed_data(),
            rate->typed_data(),
            contraction->typed_data(),
@@ -418,6 +603,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> sigma2, ffi::Buffer<DT> 
   for (auto* out : {io.final_error, io.max_error, io.rate, io.contraction}) std::fill_n(out + io.valid, pad, T(0));
   for (auto* out : {io.settle_step, io.diverge_step, io.simulated_steps}) std::fill_n(out + io.valid, pad, 0);
   std::fill_n(io.diverged + io.valid, pad, false);
+  std::fill_n(io.unstable + io.valid, pad, false);
   if (io.valid == 0) return ffi::Error::Success();
 #if defined(__SSE__)
   // flush subnormals to zero, as XLA does (decaying modes would otherwise crawl through them and round differently)
@@ -458,6 +644,7 @@ ffi::Error sweep(ffi::Buffer<DT> hyper, ffi::Buffer<DT> sigma2, ffi::Buffer<DT> 
                                     .Ret<ffi::Buffer<ffi::S32>>()   \
                                     .Ret<ffi::Buffer<DT>>()         \
                                     .Ret<ffi::Buffer<DT>>()         \
+                                    .Ret<ffi::Buffer<ffi::PRED>>()  \
                                     .Ret<ffi::Buffer<ffi::PRED>>()  \
                                     .Ret<ffi::Buffer<ffi::S32>>()   \
                                     .Ret<ffi::Buffer<DT>>()         \

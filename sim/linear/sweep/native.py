@@ -127,7 +127,13 @@ def summarize(make, hyper, sigma2, x0, tol, bound, count, *, steps: int, block: 
     dtype = x0.dtype
     n = x0.shape[0]
     rows = jnp.stack([*hyper, *([] if len(hyper) == 2 else [jnp.zeros_like(hyper[0])])])
-    dtypes = {"settle_step": jnp.int32, "diverged": jnp.bool_, "diverge_step": jnp.int32, "simulated_steps": jnp.int32}
+    dtypes = {
+        "settle_step": jnp.int32,
+        "diverged": jnp.bool_,
+        "unstable": jnp.bool_,
+        "diverge_step": jnp.int32,
+        "simulated_steps": jnp.int32,
+    }
     call = jax.ffi.ffi_call(
         TARGETS[np.dtype(dtype).name], [jax.ShapeDtypeStruct((n,), dtypes.get(name, dtype)) for name in FIELDS]
     )

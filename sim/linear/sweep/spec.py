@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from sim.core.grid import MAX_POINTS, Grid
-from sim.core.validate import InputError, check_in_interval, check_int, check_positive_finite
+from sim.core.validate import (
+    InputError,
+    check_in_dtype_range,
+    check_in_interval,
+    check_int,
+    check_positive_finite,
+    check_product_in_dtype_range,
+)
 from sim.linear.problems import from_spectrum
 
 PARAMETERS = {
@@ -25,6 +32,8 @@ DEFAULT_CHUNK = 32768
 MIN_CHUNK = 8  # below a few lanes XLA specializes the kernel differently and rounding could depend on the chunking
 DEFAULT_BLOCK = 16
 DEFAULT_BOUND = 1e10
+HINTS = {"float32": "; --x64 computes in float64", "float64": ""}
+STORE_MAX_POINTS = 2**40  # a results store holds no grid-sized array in memory: the disk is the limit
 
 
 def check_hyperparameter(name: str, values) -> np.ndarray:
@@ -62,6 +71,7 @@ def validate(
     if method not in PARAMETERS:
         raise InputError("method", f"must be one of {', '.join(PARAMETERS)}, got {method!r}")
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
+    max_points = check_int("max_points", max_points, minimum=1)
     tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
     chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
     block = check_int("block", block, minimum=1, maximum=64)
@@ -70,6 +80,9 @@ def validate(
         raise InputError("dtype", f"must be float32 or float64, got {dtype!r}")
     if dtype == "float64" and not x64:
         raise InputError("dtype", "float64 needs x64 mode: jax.config.update('jax_enable_x64', True) or --x64")
+    largest_bound = float(np.sqrt(np.finfo(dtype).max))  # the kernels compare squared norms with bound²
+    if not float(divergence_bound) <= largest_bound:
+        raise InputError("divergence_bound", f"must be <= {largest_bound:.3g} in {dtype}, got {divergence_bound:g}")
     smallest_tol = float(np.sqrt(np.finfo(dtype).tiny))  # the kernels compare squared errors with tol²
     if tol < smallest_tol:
         raise InputError("tol", f"must be >= {smallest_tol:.3g} in {dtype} (tol² must not underflow), got {tol:g}")
@@ -79,6 +92,7 @@ def validate(
         if axis.name not in allowed:
             raise InputError(axis.name, f"is not a parameter of {method} (axes: {', '.join(sorted(allowed))})")
         check_hyperparameter(axis.name, axis.values)
+        check_in_dtype_range(axis.name, axis.values, dtype, hint=HINTS[dtype])
     for h in hyper_names:
         if h not in grid.names:
             raise InputError(h, f"{method} needs a value or an axis for {h}")
@@ -93,5 +107,36 @@ def validate(
     if target is not None and spectrum is None:
         raise InputError("target", "needs a spectrum (a sigma2 axis has one mode per point)")
     problem = None if spectrum is None else from_spectrum(spectrum, target)
+    if problem is not None:
+        check_in_dtype_range("spectrum", problem.spectrum, dtype, hint=HINTS[dtype])
+        check_in_dtype_range("target", problem.target, dtype, hint=HINTS[dtype])
+    sigma2 = problem.spectrum if problem is not None else grid.coords()["sigma2"]
+    check_product_in_dtype_range(
+        "learning_rate",
+        2 * float(np.max(grid.coords()["learning_rate"])) * float(np.max(sigma2)),
+        dtype,
+        what="2*eta*sigma2 for the largest eta and sigma2",
+        hint=HINTS[dtype],
+    )
     grid.check_budget(max_points)
     return {"steps": steps, "tol": tol, "problem": problem, "dtype": dtype, "chunk_size": chunk_size, "block": block}
+
+
+def recorded(method: str, grid: Grid, checked: dict, divergence_bound) -> dict:
+    """What a results file records of a sweep's specification (``checked`` is :func:`validate`'s result): a resumed
+    run must match it exactly."""
+    import json
+
+    problem = checked["problem"]
+    return {
+        "method": method,
+        "steps": checked["steps"],
+        "tol": checked["tol"],
+        "axes": json.dumps({a.name: a.spec for a in grid.axes}),
+        "spectrum": "axis sigma2" if problem is None else json.dumps(problem.spectrum.tolist()),
+        "target": "equal" if problem is None else json.dumps(problem.target.tolist()),
+        "dtype": checked["dtype"],
+        "chunk_size": checked["chunk_size"],
+        "block": checked["block"],
+        "divergence_bound": float(divergence_bound),
+    }
