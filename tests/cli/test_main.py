@@ -317,7 +317,7 @@ def test_sweep_to_a_store_resumes_and_exports_like_the_netcdf_run(tmp_path, caps
 def test_sigterm_during_a_sweep_command_writes_the_finished_points_and_exits_143(tmp_path):
     out = tmp_path / "term.zarr"
     argv = [sys.executable, "-m", "sim.cli", "sweep", "gd", "--eta", "log:1e-7:1e-6:40", "--sigma2", "0.1:1:50"]
-    argv += ["--steps", "2000000", "--chunk-size", "64", "-o", str(out), "--no-progress"]
+    argv += ["--steps", "16000000", "--chunk-size", "64", "-o", str(out), "--no-progress"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
