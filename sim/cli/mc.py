@@ -2,8 +2,10 @@
 
 Contract: :func:`add_parser` registers ``sim mc {scalar,sweep,vector}`` on the ``sim`` command's subparsers and
 :func:`run` executes one; every check raises :class:`sim.core.validate.InputError` before anything is compiled (the
-``sim`` command turns it into one line on stderr and exit status 2). Results go to netCDF (``sim.noisy.engine.write``)
-and a few lines of theory-beside-simulation go to stdout. An interrupted run writes what finished and exits 130.
+``sim`` command turns it into one line on stderr and exit status 2), the output's too (an existing one needs
+``--overwrite``). Results go to netCDF through :mod:`sim.core.io`; ``sim mc sweep`` also streams to a ``.zarr`` store
+that a killed run continues with ``--resume``. A few lines of theory beside the simulation go to stdout. A run stopped
+by SIGINT or SIGTERM writes what finished and exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shlex
 import sys
 import time
 
-from sim.core.validate import check_writable
+from sim.core.validate import InputError, check_int, check_writable
 
 COMMON_EPILOG = """\
 conventions: per-sample loss l = 1/2 (x~ w - y)^2 with x~ = x + N(0, sigma^2) drawn fresh at every use; w0 = 0.
@@ -54,6 +56,7 @@ def add_parser(sub) -> None:
     sw.add_argument("--sigma", metavar="AXIS", required=True, help="noise standard deviations")
     sw.add_argument("--x", metavar="AXIS", default="1", help="the data point: a value or an axis (default 1)")
     sw.add_argument("--y", type=float, default=1.0, help="the label y (default 1)")
+    sw.add_argument("--max-points", type=float, help="refuse grids larger than this (default 2^26)")
 
     ve = _problem_parser(kinds, "vector", "m points in n dimensions: the average iterate converges to ridge")
     ve.add_argument("--data", metavar="FILE", help="a .csv or .npz data file (default: a seeded random problem)")
@@ -79,17 +82,34 @@ def _problem_parser(kinds, name: str, help_text: str) -> argparse.ArgumentParser
     p.add_argument("--seed", type=float, default=0, help="seed; run i uses fold_in(key(seed), i) (default 0)")
     p.add_argument("--x64", action="store_true", help="float64 instead of float32")
     p.add_argument("--chunk-size", type=float, default=None, help="runs per device per compiled call")
-    p.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")
+    if name == "sweep":
+        p.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            metavar="PATH",
+            help="results file: .nc (written at the end) or .zarr (a store written as blocks finish, resumable)",
+        )
+        p.add_argument("--resume", action="store_true", help="continue the .zarr store a killed run left")
+    else:
+        p.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 
 def run(args) -> int:
-    import jax
+    from sim.core import io
 
+    resume = getattr(args, "resume", False)
+    store = io.is_store(args.output)
+    if store and args.kind != "sweep":
+        raise InputError("--output", f"sim mc {args.kind} writes a .nc file, not a .zarr store")
+    if resume and not store:
+        raise InputError("--resume", f"only a .zarr store can be resumed, not {args.output}")
     check_writable(args.output)
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+    if not resume:  # a resumed store's recorded spec is checked by the sweep itself, before it compiles anything
+        io.check_output(args.output, overwrite=args.overwrite)
     common = {
         "steps": args.steps,
         "trajectories": args.trajectories,
@@ -99,25 +119,36 @@ def run(args) -> int:
     }
     if args.chunk_size is not None:
         common["chunk_size"] = args.chunk_size
-    start = time.perf_counter()
-    ds, lines = {"scalar": _scalar, "sweep": _sweep, "vector": _vector}[args.kind](args, common)
-    ds.attrs["command"] = shlex.join(["sim", *args.argv])
-    from sim.core import io
+    if args.kind == "sweep":
+        _sweep_grid(args)  # the axes are checked (the grid's size from their text) before JAX starts
 
-    io.write(ds, args.output)
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    start = time.perf_counter()
+    command = {"command": shlex.join(["sim", *args.argv])}
+    if args.kind == "sweep":
+        stream = {"output": args.output, "resume": resume} if store else {}
+        ds, lines = _sweep(args, common | stream, command)
+    else:
+        ds, lines = {"scalar": _scalar, "vector": _vector}[args.kind](args, common)
+        ds.attrs.update(command)
+    if not store:
+        io.write(ds, args.output)
     print(
         f"mc {args.kind}: {time.perf_counter() - start:.1f} s ({common['dtype']}, {ds.attrs['device_count']} device(s))"
     )
     print("\n".join(lines))
     print(f"wrote {args.output}")
     if not ds.attrs.get("complete", 1):
-        print("the run was interrupted: the file holds the finished runs", file=sys.stderr)
-        return 130
+        again = "; continue it with the same command and --resume" if store else ""
+        print(f"the run was interrupted: {args.output} holds the finished work{again}", file=sys.stderr)
+        return 128 + (ds.attrs.get("stopped_by_signal") or 2)
     return 0
 
 
 def _scalar(args, common):
-    from sim.core.validate import check_int
     from sim.noisy import scalar
 
     paths = check_int("paths", args.paths, minimum=0)
@@ -132,43 +163,79 @@ def _scalar(args, common):
         limits = f"mean {a['mean_limit']:.6g}; the variance grows without bound (eta >= the variance threshold)"
     else:
         limits = f"mean {a['mean_limit']:.6g}, variance {a['variance_limit']:.6g}"
+    n, runs = int(last.w_count), int(a["trajectories_done"])
+    (mean, mean_note), (var, var_note) = _scalar_estimates(last, a)
     lines = [
         f"  thresholds: mean converges iff eta < {a['mean_threshold']:.6g}; variance bounded iff eta < "
         f"{a['variance_threshold']:.6g} (eta = {a['learning_rate']:g})",
-        f"  w_T at T = {int(last.step)}: MC mean {float(last.w_mean):.6g} "
-        f"[{float(last.w_mean_ci_low):.6g}, {float(last.w_mean_ci_high):.6g}]  exact {float(last.exact_mean):.6g}",
-        f"               MC var  {float(last.w_var):.6g} "
-        f"[{float(last.w_var_ci_low):.6g}, {float(last.w_var_ci_high):.6g}]  exact {float(last.exact_var):.6g}",
-        f"  limits: {limits}; diverged runs: {float(last.w_diverged_fraction):.2%}",
+        f"              fourth moment bounded (the variance's interval needs it) iff eta < "
+        f"{a['fourth_moment_threshold']:.6g}",
+        f"  w_T at T = {int(last.step)} over n = {n:,} of {runs:,} runs ({runs - n:,} diverged):",
+        f"    MC mean {mean}  exact {float(last.exact_mean):.6g}{mean_note}",
+        f"    MC var  {var}  exact {float(last.exact_var):.6g}{var_note}",
+        f"  limits: {limits}",
     ]
     return ds, lines
 
 
-def _sweep(args, common):
+def _scalar_estimates(last, attrs) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(value, note) for the printed MC mean and variance of w_T: an interval only where it rests on at least
+    ``ci_min_count`` runs and (variance) where w has a bounded fourth moment; otherwise the note says why not."""
+    n, few = int(last.w_count), attrs["ci_min_count"]
+    if n == 0:
+        return ("none", "  (every run diverged)"), ("none", "  (every run diverged)")
+    mean, var = f"{float(last.w_mean):.6g}", f"{float(last.w_var):.6g}"
+    if n < few:
+        why = f"  (no interval: n = {n} < {few} runs)"
+        return (mean, why), ((var, why) if n > 1 else ("none", "  (needs n >= 2 runs)"))
+    mean += f" [{float(last.w_mean_ci_low):.6g}, {float(last.w_mean_ci_high):.6g}]"
+    if not attrs["variance_ci_valid"]:
+        r = attrs["fourth_moment_factor"]
+        return (mean, ""), (var, f"  (no interval: fourth moment unbounded, E(1 - eta x~^2)^4 = {r:.4g} >= 1)")
+    return (mean, ""), (f"{var} [{float(last.w_var_ci_low):.6g}, {float(last.w_var_ci_high):.6g}]", "")
+
+
+def _sweep_grid(args):
+    """The sweep's grid from the axis text (its size checked before any axis is built); an x of one value is a
+    setting, not an axis."""
+    from sim.core import grid
+
+    specs = {"learning_rate": args.learning_rate, "sigma": args.sigma, "x": args.x}
+    axes = grid.parse_grid(specs, max_points=_max_points(args), knob="--max-points").axes
+    return grid.Grid(tuple(a for a in axes if a.name != "x" or len(a) > 1)), float(axes[-1].values[0])
+
+
+def _max_points(args) -> int:
+    from sim.core.grid import MAX_POINTS
+
+    return MAX_POINTS if args.max_points is None else check_int("max_points", args.max_points, minimum=1)
+
+
+def _sweep(args, common, attrs):
     import numpy as np
 
-    from sim.core import grid
     from sim.noisy import scalar
 
-    axes = [grid.parse_axis("learning_rate", args.learning_rate), grid.parse_axis("sigma", args.sigma)]
-    x_axis = grid.parse_axis("x", args.x)
-    kwargs = {"x": float(x_axis.values[0])} if len(x_axis) == 1 else {}
-    if len(x_axis) > 1:
-        axes.append(x_axis)
-    ds = scalar.scalar_sweep(grid.Grid(tuple(axes)), y=args.y, **common, **kwargs)
-    lines = []
+    grid, x = _sweep_grid(args)
+    kwargs = {} if "x" in grid.names else {"x": x}
+    ds = scalar.scalar_sweep(grid, y=args.y, max_points=_max_points(args), attrs=attrs, **common, **kwargs)
+    done = ds.computed.values
+    if not done.any():
+        return ds, ["  no grid point finished"]
+    lines = [f"  {int(done.sum()):,} of {done.size:,} grid points computed"] if not done.all() else []
     for flag, theory in (("mean_converges", "theory_mean_converges"), ("variance_bounded", "theory_variance_bounded")):
-        agree = np.mean(ds[flag].values == ds[theory].values)
-        lines.append(f"  {flag}: {ds[flag].values.mean():.1%} of the grid; agrees with theory at {agree:.1%}")
+        simulated, predicted = ds[flag].values[done], ds[theory].values[done]
+        lines.append(
+            f"  {flag}: {simulated.mean():.1%} of the grid; agrees with theory at {np.mean(simulated == predicted):.1%}"
+        )
     between = ds.theory_mean_converges.values & ~ds.theory_variance_bounded.values
-    lines.append(f"  between the two thresholds (mean settles, variance grows): {between.mean():.1%} of the grid")
+    lines.append(f"  between the two thresholds (mean settles, variance grows): {between[done].mean():.1%} of the grid")
     return ds, lines
 
 
 def _vector(args, common):
     import numpy as np
 
-    from sim.core.validate import check_int
     from sim.noisy import vector as noisy_vector
     from sim.regression import designs
 

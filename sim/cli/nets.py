@@ -17,6 +17,7 @@ import shlex
 import sys
 import time
 
+from sim.core import io
 from sim.core.validate import InputError, check_int, check_writable
 
 STUDIES = ("init", "optimizers", "depth")
@@ -90,6 +91,7 @@ def add_parser(sub) -> None:
         quick = ", ".join(f"{k} {v}" for k, v in QUICK[study].items())
         s.add_argument("--quick", action="store_true", help=f"a size that runs in seconds ({quick})")
         s.add_argument("-o", "--output", metavar="PATH", help="netCDF file to write (default: none)")
+        s.add_argument("--overwrite", action="store_true", help="replace an existing output")
         s.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
         s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -113,11 +115,11 @@ def run(args) -> int:
             kwargs["chunk_size"] = check_int("chunk_size", args.chunk_size, minimum=1)
     if args.output is not None:
         check_writable(args.output)
+        io.check_output(args.output, overwrite=args.overwrite)
     from sim.networks import images
 
     data = images.load(args.data)  # NumPy (and scikit-learn for the digits) only: a bad folder is refused here
 
-    from sim.core import io
     from sim.networks import trainability
 
     fn = {

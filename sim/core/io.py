@@ -95,11 +95,11 @@ def fill_value(dtype) -> object:
     return {"i": -1, "u": 0, "f": np.nan, "b": False}[kind]
 
 
-def check_output(path, *, resume: bool, overwrite: bool, spec: Mapping[str, object]) -> bool:
+def check_output(path, *, resume: bool = False, overwrite: bool, spec: Mapping[str, object] | None = None) -> bool:
     """Decide what to do with an output path before anything runs; return True when the run resumes a store.
 
-    Raises :class:`InputError` (exit status 2) for an existing output without ``--resume`` or ``--overwrite``, for
-    ``--resume`` of anything but a store recorded with exactly ``spec``, and for both flags at once.
+    Raises :class:`InputError` (exit status 2) for an existing output without ``--overwrite`` (or, for a store,
+    ``--resume``), for ``--resume`` of anything but a store recorded with exactly ``spec``, and for both flags at once.
     """
     path = Path(path)
     if resume and overwrite:
@@ -111,7 +111,8 @@ def check_output(path, *, resume: bool, overwrite: bool, spec: Mapping[str, obje
     if overwrite:
         return False
     if not resume:
-        raise InputError("--output", f"{path} exists: add --resume to continue it or --overwrite to replace it")
+        again = " or --resume to continue it" if is_store(path) else ""
+        raise InputError("--output", f"{path} exists: add --overwrite to replace it{again}")
     if not is_store(path):
         raise InputError("--resume", f"only a .zarr store can be resumed, not {path}")
     try:
@@ -121,7 +122,7 @@ def check_output(path, *, resume: bool, overwrite: bool, spec: Mapping[str, obje
     except Exception as err:  # a folder that is not a store, or a corrupt one
         raise InputError("--resume", f"{path} is not a results store ({type(err).__name__})") from None
     recorded = json.loads(attrs.get("spec", "{}"))
-    wanted = json.loads(json.dumps(dict(spec)))
+    wanted = json.loads(json.dumps(dict(spec or {})))
     differ = [k for k in sorted(set(recorded) | set(wanted)) if recorded.get(k) != wanted.get(k)]
     if differ:
         k = differ[0]

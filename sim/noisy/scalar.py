@@ -59,6 +59,13 @@ F₂ = α m*², F₁ = −(2α m*² + β m*), F₀ = f(m*) with f(m) = α m² + 
 D_t is evaluated without cancellation or overflow-induced NaN (:func:`_power_difference`), so every t is exact to
 float64 rounding; :func:`iterate_moments` runs the recursion itself as a cross-check.
 
+Fourth moment. The same expansion to fourth powers gives E w_{t+1}⁴ = r E w_t⁴ + (terms in E w_t³, E w_t², E w_t)
+with r = E A⁴ = 1 − 4ηa + 6η²b − 4η³ E x̃⁶ + η⁴ E x̃⁸ (:func:`fourth_moment_factor`; E x̃^k = Σ_j C(k, 2j)
+x^(k−2j) σ^(2j) (2j − 1)!!, :func:`gaussian_moment`), so E w_t⁴ stays bounded iff r < 1 (r ≥ q², so this implies
+q < 1): η below :func:`fourth_moment_threshold` (≤ the variance threshold, equal only at σ = 0). The
+normal-approximation interval of the sample variance has a width set by the fourth moment; where r ≥ 1 it rests on
+rare runs and is too narrow (the simulator flags it: ``variance_ci_valid``).
+
 Single runs. The moments are averages over runs; a single run is the random product Π A_k applied to the injected
 B's, and it settles (to a stationary, heavy-tailed law) iff the Lyapunov exponent λ = E log|1 − η x̃²| is negative
 (:func:`lyapunov_exponent`). By Jensen λ ≤ ½ log q, so runs settle wherever the variance is bounded; numerically
@@ -70,15 +77,17 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
-from tqdm.auto import tqdm
 
-from sim.core import runtime
+from sim.core import engine as run_engine
+from sim.core import io, runtime
 from sim.core.grid import MAX_POINTS, Grid
 from sim.core.validate import InputError, check_finite, check_int, check_positive_finite
 from sim.noisy.engine import (
@@ -92,10 +101,14 @@ from sim.noisy.engine import (
     check_dtype,
     check_steps,
     monte_carlo,
+    prepare,
     simulate,
 )
 
 __all__ = [
+    "fourth_moment_factor",
+    "fourth_moment_threshold",
+    "gaussian_moment",
     "gaussian_moments",
     "iterate_moments",
     "lyapunov_exponent",
@@ -127,6 +140,18 @@ def gaussian_moments(x: ArrayLike, sigma: ArrayLike) -> tuple[np.ndarray, np.nda
     return x2 + s2, x * (x2 + 3 * s2), x2 * x2 + 6 * x2 * s2 + 3 * s2 * s2
 
 
+def gaussian_moment(x: ArrayLike, sigma: ArrayLike, k: int) -> np.ndarray:
+    """E x̃^k for x̃ = x + σN, N ~ N(0, 1): Σ_j C(k, 2j) x^(k−2j) σ^(2j) (2j − 1)!! (E N^(2j) = (2j − 1)!!, odd 0)."""
+    k = check_int("k", k, minimum=0)
+    x, s = _f64(x, sigma)
+    total = np.zeros(np.broadcast_shapes(x.shape, s.shape))
+    double_factorial = 1  # (2j − 1)!!, with (−1)!! = 1
+    for j in range(k // 2 + 1):
+        double_factorial *= max(2 * j - 1, 1)
+        total = total + math.comb(k, 2 * j) * double_factorial * x ** (k - 2 * j) * s ** (2 * j)
+    return total
+
+
 def mean_factor(x: ArrayLike, sigma: ArrayLike, learning_rate: ArrayLike) -> np.ndarray:
     """p = E[1 − η x̃²] = 1 − η(x² + σ²), the per-step factor of E w_t − m*."""
     a, _, _ = gaussian_moments(x, sigma)
@@ -138,6 +163,38 @@ def second_moment_factor(x: ArrayLike, sigma: ArrayLike, learning_rate: ArrayLik
     a, _, b = gaussian_moments(x, sigma)
     eta = np.asarray(learning_rate, dtype=np.float64)
     return 1 - eta * (2 * a - eta * b)
+
+
+def fourth_moment_factor(x: ArrayLike, sigma: ArrayLike, learning_rate: ArrayLike) -> np.ndarray:
+    """r = E[(1 − η x̃²)⁴] = 1 − 4η E x̃² + 6η² E x̃⁴ − 4η³ E x̃⁶ + η⁴ E x̃⁸, the growth factor of E w_t⁴.
+
+    w_t has a bounded fourth moment iff r < 1 (the fourth-moment analogue of q; r ≥ q² by Jensen, so r < 1 implies
+    q < 1). It decides whether the normal-approximation interval of the sample variance (whose standard error is
+    set by the fourth moment) can be trusted: where r ≥ 1 the sample fourth moment is carried by rare runs and the
+    interval is too narrow.
+    """
+    eta = np.asarray(learning_rate, dtype=np.float64)
+    m2, m4, m6, m8 = (gaussian_moment(x, sigma, k) for k in (2, 4, 6, 8))
+    return 1 - eta * (4 * m2 - eta * (6 * m4 - eta * (4 * m6 - eta * m8)))
+
+
+def fourth_moment_threshold(x: ArrayLike, sigma: ArrayLike) -> np.ndarray:
+    """The learning rate where r = E[(1 − η x̃²)⁴] = 1: E w_t⁴ stays bounded iff 0 < η below it.
+
+    r(η) is convex with r(0) = 1 and r'(0) = −4(x² + σ²) < 0, so it crosses 1 once for η > 0, at the root of the
+    cubic 4 E x̃² − 6η E x̃⁴ + 4η² E x̃⁶ − η³ E x̃⁸ ((1 − r)/η), found by bisection on (0, variance_threshold]
+    (r ≥ q² = 1 there, so the root is never beyond the variance threshold). σ = 0: 2/x², like the others.
+    """
+    m2, m4, m6, m8 = (gaussian_moment(x, sigma, k) for k in (2, 4, 6, 8))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hi = np.where(m2 > 0, 2 * m2 / np.where(m4 > 0, m4, 1), np.inf)
+    lo = np.zeros(hi.shape)
+    hi_finite = np.where(np.isfinite(hi), hi, 0.0)
+    for _ in range(200):  # the bracket halves each time: 200 halvings reach float64 resolution for any root
+        mid = (lo + hi_finite) / 2
+        below = 4 * m2 - mid * (6 * m4 - mid * (4 * m6 - mid * m8)) > 0  # r(mid) < 1
+        lo, hi_finite = np.where(below, mid, lo), np.where(below, hi_finite, mid)
+    return np.where(np.isfinite(hi), (lo + hi_finite) / 2, np.inf)
 
 
 def mean_limit(x: ArrayLike, y: ArrayLike, sigma: ArrayLike) -> np.ndarray:
@@ -356,6 +413,10 @@ def lyapunov_threshold(x: float, sigma: float, *, rtol: float = 1e-10) -> float:
 # --------------------------------------------------------------------------------------------------------------
 # The simulator: Monte Carlo runs on the engine, beside the closed forms above
 
+# fewer runs than this and no interval is reported (CLI) or trusted (file): the normal approximation's z = 1.96 is
+# already 4 % narrower than Student's t with 29 degrees of freedom, and the variance's interval needs far more
+CI_MIN_COUNT = 30
+
 
 def _check_problem(x, y, sigma, learning_rate, dtype):
     check_finite("x", x)
@@ -427,7 +488,11 @@ def scalar(
     Returns:
       The :func:`monte_carlo` dataset for ``w`` (``w_mean``, ``w_var``, their CIs, ``w_quantile``, …) plus
       ``exact_mean``, ``exact_var`` and ``exact_second_moment`` at the recorded steps (+inf where the exact
-      variance overflows float64), and the thresholds and limits as attrs.
+      variance overflows float64), and the thresholds and limits as attrs. Where the fourth-moment factor
+      ``fourth_moment_factor`` = E(1 − η x̃²)⁴ is ≥ 1, ``variance_ci_valid`` is 0 and ``variance_ci_note`` (also in
+      the descriptions of ``w_var_ci_low``/``w_var_ci_high``) says why: E w_t⁴ is unbounded and the variance's
+      normal-approximation interval is too narrow. Intervals over fewer than ``ci_min_count`` runs (``w_count``)
+      are not to be trusted either.
     """
     _check_problem(x, y, sigma, learning_rate, dtype)
     for name, value in (("x", x), ("y", y), ("sigma", sigma), ("learning_rate", learning_rate)):
@@ -461,6 +526,17 @@ def scalar(
         desc="noisy-input SGD",
     )
     t = np.asarray(record, dtype=np.float64)
+    r = float(fourth_moment_factor(kw["x"], kw["sigma"], kw["learning_rate"]))
+    r_threshold = float(fourth_moment_threshold(kw["x"], kw["sigma"]))
+    var_ci_valid, var_ci_note = _variance_ci_validity(r, r_threshold, confidence)
+    few = f"; not reported where w_count < ci_min_count = {CI_MIN_COUNT} (too few runs for a normal approximation)"
+    for side in ("low", "high"):
+        ds[f"w_mean_ci_{side}"].attrs["description"] = f"normal-approximation {confidence:g} interval of w_mean{few}"
+        ds[f"w_var_ci_{side}"].attrs["description"] = (
+            f"normal-approximation {confidence:g} interval of w_var{few}; "
+            + ("valid: " if var_ci_valid else "NOT VALID here (variance_ci_valid = 0): ")
+            + var_ci_note
+        )
     ds = ds.assign(
         exact_mean=("step", mean(t, **kw), {"description": "E w_t, closed form (sim.noisy.scalar.mean)"}),
         exact_var=(
@@ -485,6 +561,22 @@ def scalar(
         mean_factor=float(mean_factor(kw["x"], kw["sigma"], kw["learning_rate"])),
         second_moment_factor=float(second_moment_factor(kw["x"], kw["sigma"], kw["learning_rate"])),
         lyapunov_exponent=float(lyapunov_exponent(kw["x"], kw["sigma"], kw["learning_rate"])),
+        fourth_moment_factor=r,
+        fourth_moment_threshold=r_threshold,
+        variance_ci_valid=int(var_ci_valid),
+        variance_ci_note=var_ci_note,
+        ci_min_count=CI_MIN_COUNT,
+    )
+
+
+def _variance_ci_validity(r: float, r_threshold: float, confidence: float) -> tuple[bool, str]:
+    """(valid, reason): the variance's normal-approximation interval needs a bounded fourth moment, r < 1."""
+    if r < 1:
+        return True, f"E(1 - eta x~^2)^4 = {r:.6g} < 1 (eta < {r_threshold:.6g}): w_t has a bounded fourth moment"
+    return False, (
+        f"fourth moment unbounded: E(1 - eta x~^2)^4 = {r:.6g} >= 1 (eta >= {r_threshold:.6g}), so E w_t^4 grows "
+        "without bound; the interval's width rests on a sample fourth moment carried by rare runs and is too narrow "
+        f"(well under {confidence:.0%} coverage once t is more than a few steps)"
     )
 
 
@@ -560,6 +652,9 @@ def scalar_sweep(
     prng: str = DEFAULT_PRNG,
     max_points: int = MAX_POINTS,
     progress: bool = True,
+    output=None,
+    resume: bool = False,
+    attrs=None,
 ) -> xr.Dataset:
     """Monte Carlo over a grid of (learning_rate, sigma[, x]): do the mean and the variance settle?
 
@@ -574,17 +669,31 @@ def scalar_sweep(
     second moment of N runs underestimates E w_T² by orders of magnitude once T is more than a few steps; the
     per-step factors are plain averages of light-tailed draws and locate both thresholds to within their CIs.
 
+    How it runs: the grid is cut into blocks of at most ``point_chunk`` points (:func:`sim.core.engine.blocks`), run
+    by :func:`sim.core.engine.run` on every device (one host thread each); a block's N trajectories run on its
+    device in calls of ``chunk_size`` trajectories × ``SWEEP_WIDTH`` points and are reduced by
+    :class:`sim.noisy.streaming.Accumulator`, so every estimate is bitwise the same for any ``chunk_size``,
+    ``point_chunk`` and device count. The results are kept by
+    :class:`sim.core.io.Results`: in memory, or streamed block by block to a Zarr store (``output="run.zarr"``) that a
+    killed run can ``resume``. A run stopped by SIGINT or SIGTERM keeps its finished blocks (``attrs["complete"]`` 0,
+    ``attrs["stopped_by_signal"]``); the other points hold fill values (NaN, −1, False) beside ``computed``.
+
     Args:
       grid: axes ``learning_rate`` and ``sigma`` (and optionally ``x``), e.g. from :func:`sim.core.grid.parse_axis`.
       steps: T ≥ 2 (records at T/2 and T). trajectories: N ≥ 1 per point.
       x: the data point when the grid has no ``x`` axis (default 1). y: the target.
-      chunk_size: trajectories per device per call; point_chunk: grid points per engine call (padded: one
+      chunk_size: trajectories per compiled call; point_chunk: grid points per block (the unit of progress, of
+        interruption and of the store's chunks; each call runs ``SWEEP_WIDTH`` points of a block, padded: one
         compile for any grid).
+      output: a ``.zarr`` path: stream the results there as blocks finish.
+      resume: continue the store at ``output`` left by a run of the same arguments (refused if they differ).
+      attrs: extra attrs to record (e.g. the command line).
       Other arguments as in :func:`monte_carlo`.
 
     Returns:
       ``xarray.Dataset`` over the grid's dimensions with the variables of ``SWEEP_FIELDS`` (factors with
-      ``_ci_low``/``_ci_high``), ``w_quantile`` (dims quantile × grid) and attrs.
+      ``_ci_low``/``_ci_high``), ``w_count``, ``w_quantile`` (dims quantile × grid), ``computed`` and attrs (lazily
+      backed by the store when ``output`` is given).
     """
     names = grid.names
     for name in names:
@@ -607,57 +716,228 @@ def scalar_sweep(
     steps, record, block = check_steps(steps, (steps // 2, steps), block)
     point_chunk = min(check_int("point_chunk", point_chunk, minimum=1), grid.size)  # no padding past the grid
     check_positive_finite("divergence_bound", divergence_bound)
+    if output is not None and not io.is_store(output):
+        raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
+    if resume and output is None:
+        raise InputError("resume", "needs an output store to resume")
     grid.check_budget(max_points)
     vals = grid.values_at(np.arange(grid.size))
     xs = vals.get("x", np.full(grid.size, float(x)))
     _check_problem(xs, y, vals["sigma"], vals["learning_rate"], dtype)
 
-    traj = _sweep_trajectory(steps, record, block)
     divergence_bound = float(np.asarray(divergence_bound, dtype))  # the kernel's freeze and the engine's check agree
     points = np.stack([xs, vals["sigma"], vals["learning_rate"]], axis=1)
-    out: dict[str, np.ndarray] = {}
-    computed = np.zeros(grid.size, dtype=bool)
-    bar = tqdm(total=grid.size, unit="pt", disable=not progress, desc="noisy-input sweep")
-    complete = True
-    attrs = {}
-    try:
-        for start in range(0, grid.size, point_chunk):
-            chunk = points[start : start + point_chunk]
-            n = len(chunk)
-            padded = np.pad(chunk, ((0, point_chunk - n), (0, 0)), mode="edge").astype(dtype)
-            ds = monte_carlo(
-                traj,
-                trajectories=trajectories,
-                record_steps=record,
-                args=(padded, np.asarray(y, dtype), np.asarray(divergence_bound, dtype)),
-                seed=seed,
-                chunk_size=chunk_size,
-                quantiles=quantiles,
-                quantile_of=("w",),
-                quantile_scale=max(abs(float(y)), 1e-30),
-                bins=bins,
-                divergence_bound=divergence_bound,
-                bounds={k: np.inf for k in FACTOR_LEAVES},  # sums of A: their size is the result, never excluded
-                confidence=confidence,
-                prng=prng,
-                dims={k: ("point",) for k in ("w", *FACTOR_LEAVES)},
-                progress=False,
-            )
-            attrs = {**ds.attrs, "quantiles": ds["quantile"].values if "quantile" in ds.coords else []}
-            if not ds.attrs["complete"]:
-                raise KeyboardInterrupt
-            for name, arr in _sweep_summaries(ds, steps).items():
-                if name not in out:
-                    out[name] = np.zeros(arr.shape[:-1] + (grid.size,), dtype=arr.dtype)
-                out[name][..., start : start + n] = arr[..., :n]
-            computed[start : start + n] = True
-            bar.update(n)
-    except KeyboardInterrupt:
-        complete = False
-        bar.write(f"interrupted: keeping {int(computed.sum()):,} of {grid.size:,} finished points")
-    finally:
-        bar.close()
-    return _sweep_dataset(grid, out, computed, complete, points, y, steps, trajectories, attrs)
+    bshape = run_engine.block_shape(grid.shape, point_chunk)
+    shared = (np.asarray(y, dtype), np.asarray(divergence_bound, dtype))
+    plan = prepare(
+        _sweep_trajectory(steps, record, block),
+        trajectories=trajectories,
+        record_steps=record,
+        args=(np.ones((SWEEP_WIDTH, 3), dtype), *shared),
+        seed=seed,
+        chunk_size=chunk_size,
+        quantiles=quantiles,
+        quantile_of=("w",),
+        quantile_scale=max(abs(float(y)), 1e-30),
+        bins=bins,
+        divergence_bound=divergence_bound,
+        bounds={k: np.inf for k in FACTOR_LEAVES},  # sums of A: their size is the result, never excluded
+        confidence=confidence,
+        prng=prng,
+        dims={k: ("point",) for k in ("w", *FACTOR_LEAVES)},
+    )
+    q = plan.spec["quantiles"]
+    record_attrs = _sweep_attrs(grid, plan, x, y, steps, block, dtype, point_chunk) | dict(attrs or {})
+    if output is not None:
+        io.check_output(output, resume=resume, overwrite=not resume, spec=record_attrs["spec"])
+    results = io.Results(
+        output,
+        dims=names,
+        shape=grid.shape,
+        coords=grid.coords(),
+        variables=_SWEEP_VARIABLES,
+        attrs=record_attrs,
+        block_shape=bshape,
+        resume=resume,
+    )
+    quantile = _QuantileStore(results, q, bshape, resume)
+    chunks = run_engine.blocks(grid.shape, point_chunk)
+    done = {b.index for b in results.done(chunks)}
+    chunks = [b for b in chunks if b.index not in done]
+
+    def launch(chunk, device):  # nothing yet: a block's work runs in collect, so a signal stops the next block
+        return device
+
+    def collect(chunk, device):  # the block's points SWEEP_WIDTH at a time, every trajectory, on its device
+        pts = points[chunk.start : chunk.stop]
+        parts = []
+        for start in range(0, len(pts), SWEEP_WIDTH):
+            group = pts[start : start + SWEEP_WIDTH]
+            padded = np.pad(group, ((0, SWEEP_WIDTH - len(group)), (0, 0)), mode="edge").astype(dtype)
+            acc = plan.run_on(device, (padded, *shared))
+            parts.append({k: v[..., : len(group)] for k, v in _sweep_summaries(plan.estimates(acc), steps).items()})
+        values = {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0]}
+        return values | _sweep_exact(pts, float(y), steps)
+
+    stored = []  # the points of each stored block (list.append is atomic: worker threads share it)
+
+    def store(chunk, values):
+        quantile.store(chunk, values.pop("w_quantile", None))
+        results.store(chunk, values)  # its done marker last
+        stored.append(chunk.size)
+
+    outcome = run_engine.run(
+        chunks,
+        launch,
+        collect,
+        store,
+        devices=jax.devices()[: max(len(chunks), 1)],
+        size=lambda chunk: chunk.size,
+        total=grid.size,
+        done=grid.size - sum(c.size for c in chunks),
+        progress=progress,
+        desc="noisy-input sweep",
+        unit="pt",
+    )
+    results.finish(complete=int(outcome.complete), stopped_by_signal=outcome.signal or 0)
+    if not outcome.complete:
+        kept = grid.size - sum(c.size for c in chunks) + sum(stored)
+        print(f"noisy-input sweep: stopped by a signal, keeping {kept:,} of {grid.size:,} points", file=sys.stderr)
+    return quantile.attach(results.dataset())
+
+
+# points per compiled call, whatever the blocks: XLA's CPU code for the vmapped points can round differently for
+# different widths (measured: width 8 differed in the last bits from widths 1, 2, 16, 32, 63 and 64 with 256-bit
+# vectors), while within one width a point's results do not depend on its lane or the trajectory chunk
+SWEEP_WIDTH = 32
+_SWEEP_DTYPES = {"factor_count": np.int64, "w_count": np.int64}
+_SWEEP_FLAGS = ("mean_converges", "variance_bounded", "runs_settle", "theory_mean_converges", "theory_variance_bounded")
+_SWEEP_NAMES = (
+    *(f"{f}{s}" for f in ("mean_factor", "second_moment_factor", "lyapunov") for s in ("", "_ci_low", "_ci_high")),
+    "factor_count",
+    "mean_converges",
+    "variance_bounded",
+    "runs_settle",
+    "w_mean",
+    "w_var",
+    "w_second_moment_growth",
+    "w_count",
+    "diverged_fraction",
+    "exact_mean_factor",
+    "exact_second_moment_factor",
+    "theory_mean_converges",
+    "theory_variance_bounded",
+    "exact_mean",
+    "exact_var",
+)
+_W_COUNT_DOC = "non-diverged runs at T (the runs behind w_mean and w_var)"
+_SWEEP_VARIABLES = {
+    name: (
+        np.bool_ if name in _SWEEP_FLAGS else _SWEEP_DTYPES.get(name, np.float64),
+        {"description": SWEEP_FIELDS.get(name.removesuffix("_ci_low").removesuffix("_ci_high"), _W_COUNT_DOC)},
+    )
+    for name in _SWEEP_NAMES
+}
+_QUANTILE_DOC = "histogram quantile of w_T over non-diverged runs (0: no data)"
+
+
+class _QuantileStore:
+    """``w_quantile`` (dims quantile × grid) beside :class:`sim.core.io.Results`, which holds per-point variables
+    only: a NumPy array in memory, or an array of the same store chunked (quantile, block) so that each block is one
+    whole-chunk write, made before the block's ``computed`` marker (so a resumed store never lacks a block's
+    quantiles)."""
+
+    def __init__(self, results, q, bshape, resume: bool):
+        self.q, self.results = q, results
+        shape = (q.size, *results.shape)
+        if not q.size:
+            self.array = None
+        elif results.path is None:
+            self.array = np.full(shape, np.nan)
+        else:
+            if not resume:
+                coord = results.group.create_array(
+                    "quantile", shape=q.shape, dtype=q.dtype, dimension_names=["quantile"]
+                )
+                coord[:] = q
+                arr = results.group.create_array(
+                    "w_quantile",
+                    shape=shape,
+                    chunks=(q.size, *bshape),
+                    dtype=np.float64,
+                    fill_value=np.nan,
+                    dimension_names=("quantile", *results.dims),
+                )
+                arr.attrs.update({"description": _QUANTILE_DOC})
+            self.array = results.group["w_quantile"]
+
+    def store(self, block, values) -> None:
+        if self.array is not None:
+            bshape = tuple(r.stop - r.start for r in block.region)
+            self.array[(slice(None), *block.region)] = np.asarray(values).reshape((self.q.size, *bshape))
+
+    def attach(self, ds: xr.Dataset) -> xr.Dataset:
+        if self.array is None or self.results.path is not None:  # a store holds it already
+            return ds
+        dims = ("quantile", *self.results.dims)
+        return ds.assign_coords(quantile=self.q).assign(w_quantile=(dims, self.array, {"description": _QUANTILE_DOC}))
+
+
+def _sweep_attrs(grid, plan, x, y, steps, block, dtype, point_chunk) -> dict:
+    """The sweep's attrs: the settings (recorded as ``spec`` too, which a resumed store must match) and provenance."""
+    engine_attrs = plan.attrs()
+    recorded = {
+        "axes": json.dumps({a.name: a.spec for a in grid.axes}),
+        "x": "axis" if "x" in grid.names else float(x),
+        "y": float(y),
+        "steps": steps,
+        "trajectories": plan.trajectories,
+        "seed": plan.seed,
+        "prng": plan.prng,
+        "block": block,
+        "dtype": dtype,
+        "divergence_bound": plan.divergence_bound,
+        "confidence": plan.confidence,
+        "quantiles": [float(v) for v in plan.spec["quantiles"]],
+        "bins": plan.bins,
+        "point_chunk": point_chunk,  # the store's chunks
+    }
+    keep = ("seed", "prng", "key_derivation", "confidence", "ci_method", "divergence_bound", "divergence", "bins")
+    out = {k: engine_attrs[k] for k in keep}
+    out.update(
+        problem="noisy-input SGD sweep: w <- w - eta x~ (x~ w - y), x~ = x + sigma N(0,1), w0 = 0",
+        axes=recorded["axes"],
+        y=float(y),
+        steps=steps,
+        block=block,
+        dtype=dtype,
+        trajectories=plan.trajectories,
+        chunk_size=plan.size,
+        point_chunk=point_chunk,
+        quantiles=recorded["quantiles"],
+        common_random_numbers="every grid point uses the same N trajectory keys",
+        spec=recorded,
+        complete=0,
+        stopped_by_signal=0,
+        **runtime.provenance(),
+    )
+    if "x" not in grid.names:
+        out["x"] = float(x)
+    return out
+
+
+def _sweep_exact(points, y, steps) -> dict[str, np.ndarray]:
+    """The closed forms at the points (rows x, σ, η)."""
+    xs, sigma, eta = points[:, 0], points[:, 1], points[:, 2]
+    kw = {"x": xs, "y": y, "sigma": sigma, "learning_rate": eta}
+    return {
+        "exact_mean_factor": mean_factor(xs, sigma, eta),
+        "exact_second_moment_factor": second_moment_factor(xs, sigma, eta),
+        "theory_mean_converges": eta < mean_threshold(xs, sigma),
+        "theory_variance_bounded": eta < variance_threshold(xs, sigma),
+        "exact_mean": mean(float(steps), **kw),
+        "exact_var": variance(float(steps), **kw),
+    }
 
 
 def _sweep_summaries(ds: xr.Dataset, steps: int) -> dict[str, np.ndarray]:
@@ -684,46 +964,7 @@ def _sweep_summaries(ds: xr.Dataset, steps: int) -> dict[str, np.ndarray]:
         w_second_moment_growth=growth,
         w_count=last["w_count"],
         diverged_fraction=last["w_diverged_fraction"],
-        w_quantile=ds["w_quantile"].values[:, -1],
     )
+    if "w_quantile" in ds:
+        res["w_quantile"] = ds["w_quantile"].values[:, -1]
     return res
-
-
-def _sweep_dataset(grid, out, computed, complete, points, y, steps, trajectories, engine_attrs) -> xr.Dataset:
-    dims = grid.names
-    shape = grid.shape
-    xs, sigma, eta = points[:, 0], points[:, 1], points[:, 2]
-    kw = {"x": xs, "y": float(y), "sigma": sigma, "learning_rate": eta}
-    exact = {
-        "exact_mean_factor": mean_factor(xs, sigma, eta),
-        "exact_second_moment_factor": second_moment_factor(xs, sigma, eta),
-        "theory_mean_converges": eta < mean_threshold(xs, sigma),
-        "theory_variance_bounded": eta < variance_threshold(xs, sigma),
-        "exact_mean": mean(float(steps), **kw),
-        "exact_var": variance(float(steps), **kw),
-    }
-    data = {}
-    for name, arr in {**out, **exact}.items():
-        lead = ("quantile",) if arr.ndim == 2 else ()
-        desc = SWEEP_FIELDS.get(name.removesuffix("_ci_low").removesuffix("_ci_high"), "")
-        data[name] = ((*lead, *dims), arr.reshape(arr.shape[:-1] + shape), {"description": desc} if desc else {})
-    if not complete:
-        data["computed"] = (dims, computed.reshape(shape), {"description": "point was finished"})
-    coords = grid.coords()
-    if "w_quantile" in out:
-        coords["quantile"] = np.asarray(engine_attrs.get("quantiles", []), dtype=np.float64)
-    keep = ("seed", "prng", "key_derivation", "confidence", "ci_method", "divergence_bound", "divergence", "bins")
-    attrs = {k: engine_attrs[k] for k in keep if k in engine_attrs}
-    attrs.update(
-        problem="noisy-input SGD sweep: w <- w - eta x~ (x~ w - y), x~ = x + sigma N(0,1), w0 = 0",
-        axes=json.dumps({a.name: a.spec for a in grid.axes}),
-        y=float(y),
-        steps=steps,
-        trajectories=trajectories,
-        common_random_numbers="every grid point uses the same N trajectory keys",
-        complete=int(complete),
-        **runtime.provenance(),
-    )
-    if "x" not in dims:
-        attrs["x"] = float(points[0, 0])
-    return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -113,9 +113,69 @@ def test_scalar_with_a_huge_target_and_a_huge_chunk_size(tmp_path, capsys):
     out = tmp_path / "run.nc"
     argv = ["mc", "scalar", "--y", "1e30", "--sigma", "0.5", "--eta", "0.5", "--steps", "40", "--trajectories", "50"]
     assert cli.main([*argv, "--chunk-size", "1e9", "--no-progress", "-o", str(out)]) == 0
-    assert "diverged runs: 0.00%" in capsys.readouterr().out
+    assert "over n = 50 of 50 runs (0 diverged)" in capsys.readouterr().out
     last = io.read(out).isel(step=-1)
     assert int(last.w_count) == 50 and float(last.w_mean) == pytest.approx(0.8e30, rel=0.1)
+
+
+def _estimate_lines(text: str) -> tuple[str, str]:
+    lines = text.splitlines()
+    return next(line for line in lines if "MC mean" in line), next(line for line in lines if "MC var" in line)
+
+
+@pytest.mark.parametrize(
+    ("steps", "regime"),
+    [("90", "few"), ("125", "one"), ("200", "none")],  # 512 runs at eta = 3: 12, 1 and 0 are left by these steps
+)
+def test_scalar_with_few_survivors_prints_n_and_no_interval(steps, regime, tmp_path, capsys):
+    # issue 13: at eta = 3 (past the mean threshold 1.6) 99,999 of 100,000 runs diverged and it printed a confident
+    # "MC var 0 [0, 0]" from the one survivor
+    out = tmp_path / "run.nc"
+    argv = ["mc", "scalar", "--sigma", "0.5", "--eta", "3", "--steps", steps, "--trajectories", "512"]
+    assert cli.main([*argv, "--no-progress", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    ds = io.read(out)
+    n = int(ds.w_count.values[-1])
+    assert {"few": 1 < n < 30, "one": n == 1, "none": n == 0}[regime], n
+    assert f"over n = {n} of 512 runs ({512 - n} diverged)" in text
+    mean_line, var_line = _estimate_lines(text)
+    assert "[" not in mean_line and "[" not in var_line  # no interval printed
+    if n == 0:
+        assert "none" in mean_line and "every run diverged" in mean_line and "none" in var_line
+    else:
+        assert f"(no interval: n = {n} < {ds.attrs['ci_min_count']} runs)" in mean_line
+        assert _numbers(mean_line.split("exact")[0])[0] == pytest.approx(float(ds.w_mean.values[-1]), rel=1e-5)
+    if n == 1:
+        assert "MC var  none" in var_line and "needs n >= 2" in var_line
+    if regime == "few":
+        assert f"(no interval: n = {n} < 30 runs)" in var_line
+
+
+def _fourth_moment_by_quadrature(x, sigma, eta):
+    nodes, weights = np.polynomial.hermite_e.hermegauss(20)  # exact for polynomials of degree < 40
+    return float(np.sum(weights * (1 - eta * (x + sigma * nodes) ** 2) ** 4) / np.sqrt(2 * np.pi))
+
+
+@pytest.mark.parametrize("eta", ["0.5", "0.62", "0.68", "0.8"])  # x = 1, sigma = 0.5: r = 1 at eta = 0.648
+def test_variance_interval_flag_in_file_and_output_exactly_where_the_fourth_moment_is_unbounded(eta, tmp_path, capsys):
+    r = _fourth_moment_by_quadrature(1.0, 0.5, float(eta))
+    out = tmp_path / "run.nc"
+    argv = ["mc", "scalar", "--sigma", "0.5", "--eta", eta, "--steps", "40", "--trajectories", "256"]
+    assert cli.main([*argv, "--no-progress", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    ds = io.read(out)
+    assert int(ds.w_count.values[-1]) == 256  # enough runs: only the fourth moment decides
+    assert ds.attrs["variance_ci_valid"] == int(r < 1)
+    assert ("fourth moment unbounded" in ds.attrs["variance_ci_note"]) == (r >= 1)
+    assert ("NOT VALID" in ds.w_var_ci_low.attrs["description"]) == (r >= 1)
+    mean_line, var_line = _estimate_lines(text)
+    assert "[" in mean_line  # the mean's interval stays
+    assert ("[" in var_line) == (r < 1)
+    assert ("fourth moment unbounded" in var_line) == (r >= 1)
+    if r >= 1:
+        assert _numbers(var_line.split("E(1 - eta x~^2)^4 =")[1])[0] == pytest.approx(r, rel=1e-3)
+    fourth = _numbers(next(line for line in text.splitlines() if "fourth moment bounded" in line))
+    assert fourth[-1] == pytest.approx(0.648130, rel=1e-5)  # the root of r(eta) = 1 for x = 1, sigma = 1/2 (sympy)
 
 
 def test_vector_with_a_mode_y_misses_prints_no_inf(tmp_path, capsys):
@@ -147,6 +207,8 @@ BAD = [  # (arguments, parameter named in the error)
     (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--decay", "0"], "--decay"),
     (["mc", "vector", "--sigma", "0.5", "--eta", "100"], "--eta"),
     (["mc", "vector", "--sigma", "0.5", "--eta", "0.1", "--data", "/nonexistent/file.csv"], "path"),
+    (["mc", "sweep", "--eta", "0.1:1:100000", "--sigma", "0:1:100000"], "grid"),  # sized from the text
+    (["mc", "sweep", "--eta", "0.1:1:5", "--sigma", "0.5", "--resume"], "--resume"),  # a .nc cannot be resumed
 ]
 
 
@@ -169,3 +231,50 @@ def test_unwritable_output_is_refused_first(tmp_path, capsys):
     code = cli.main(["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "-o", str(tmp_path / "no" / "run.nc")])
     assert code == 2
     assert capsys.readouterr().err.startswith("sim mc: error: --output: ")
+
+
+def test_mc_output_that_exists_is_refused_without_overwrite(tmp_path, capsys, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before validating")
+
+    out = tmp_path / "run.nc"
+    out.write_text("an earlier result")
+    monkeypatch.setattr(montecarlo, "_runner", no_compile)
+    for kind in (["scalar", "--sigma", "0.5", "--eta", "0.1"], ["sweep", "--eta", "0.1,0.2", "--sigma", "0.5"]):
+        assert cli.main(["mc", *kind, "--no-progress", "-o", str(out)]) == 2
+        assert (
+            capsys.readouterr().err.strip() == f"sim mc: error: --output: {out} exists: add --overwrite to replace it"
+        )
+    assert out.read_text() == "an earlier result"
+    monkeypatch.undo()
+    argv = ["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", *TINY, "-o", str(out), "--overwrite"]
+    assert cli.main(argv) == 0
+    assert io.read(out).attrs["command"].endswith("--overwrite")
+
+
+def test_scalar_refuses_a_store(tmp_path, capsys):
+    argv = ["mc", "scalar", "--sigma", "0.5", "--eta", "0.1", "-o", str(tmp_path / "run.zarr")]
+    assert cli.main(argv) == 2
+    assert "writes a .nc file, not a .zarr store" in capsys.readouterr().err
+
+
+def test_sweep_streams_to_a_store_that_resumes_and_equals_the_nc(tmp_path, capsys):
+    axes = ["--eta", "0.2:2.4:6", "--sigma", "0,0.5,1", *TINY, "--chunk-size", "128"]
+    assert cli.main(["mc", "sweep", *axes, "-o", str(tmp_path / "run.nc")]) == 0
+    store = tmp_path / "run.zarr"
+    assert cli.main(["mc", "sweep", *axes, "-o", str(store)]) == 0
+    capsys.readouterr()
+    reference = io.read(tmp_path / "run.nc")
+    streamed = io.read(store)
+    assert bool(streamed.computed.all())
+    for name in ("w_mean", "w_var", "mean_factor", "w_quantile", "mean_converges"):
+        np.testing.assert_array_equal(streamed[name].values, reference[name].values)  # bitwise: same draws
+    # run again into the finished store: --resume computes nothing and keeps the numbers; without it, refused
+    assert cli.main(["mc", "sweep", *axes, "-o", str(store)]) == 2
+    assert "add --overwrite to replace it or --resume to continue it" in capsys.readouterr().err
+    assert cli.main(["mc", "sweep", *axes, "-o", str(store), "--resume"]) == 0
+    np.testing.assert_array_equal(io.read(store).w_mean.values, reference.w_mean.values)
+    # a store written by another command is refused, naming what differs
+    other = ["--eta", "0.2:2.4:6", "--sigma", "0,0.5,1", "--steps", "41", "--trajectories", "512", "--no-progress"]
+    assert cli.main(["mc", "sweep", *other, "-o", str(store), "--resume"]) == 2
+    assert "was written by a different command" in capsys.readouterr().err

@@ -134,3 +134,11 @@ def test_command_defaults_match_the_studies():
 
     assert nets.DEPTH_AXES == {k: trainability.DEPTH_CONFIG[k] for k in ("scales", "lrs")}
     assert nets.DEFAULT_SEEDS == trainability.DEFAULT_SEEDS
+
+
+def test_an_existing_output_needs_overwrite(tmp_path):
+    out = tmp_path / "init.nc"
+    out.write_text("an earlier result")
+    message = _error(["nets", "init", "--quick", "-o", str(out)])
+    assert message == f"--output: {out} exists: add --overwrite to replace it"
+    assert out.read_text() == "an earlier result"

@@ -132,7 +132,7 @@ def test_resume_refuses_a_store_written_by_another_command(tmp_path):
     with pytest.raises(InputError, match="steps is 10 there, 11 now") as err:
         io.check_output(out, resume=True, overwrite=False, spec=spec | {"steps": 11})
     assert err.value.param == "--resume"
-    with pytest.raises(InputError, match="--resume .* --overwrite") as err:
+    with pytest.raises(InputError, match="--overwrite to replace it or --resume to continue it") as err:
         io.check_output(out, resume=False, overwrite=False, spec=spec)
     assert io.check_output(out, resume=False, overwrite=True, spec=spec) is False
 

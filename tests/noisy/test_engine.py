@@ -9,8 +9,10 @@ deterministic; a correct implementation fails it for at most 0.1 % of seeds.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -22,6 +24,7 @@ from sim.core import io
 from sim.core.validate import InputError
 from sim.noisy import engine as mc
 from sim.noisy import scalar as noisy_sgd
+from sim.noisy import streaming
 from tests.conftest import DEVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,11 +104,37 @@ def test_streaming_estimates_equal_direct_reduction_of_all_paths():
 def test_keys_are_derived_from_the_global_trajectory_index():
     ds = _run(1.0, 1.0, 0.5, 0.3, trajectories=40, sample_paths=40, seed=7)
     params = jnp.float32([1.0, 1.0, 0.5, 0.3, mc.DEFAULT_BOUND])
-    traj = noisy_sgd._scalar_trajectory(STEPS, RECORD, mc.DEFAULT_BLOCK)
+    traj = jax.jit(noisy_sgd._scalar_trajectory(STEPS, RECORD, mc.DEFAULT_BLOCK))
     for i in (0, 17, 39):
         key = jax.random.fold_in(jax.random.key(7, dtype=mc.DEFAULT_PRNG), i)
-        np.testing.assert_array_equal(ds.w_paths.values[i], np.asarray(jax.jit(traj)(key, params)["w"]))
-    assert ds.attrs["prng"] == "threefry2x32" and "global trajectory index" in ds.attrs["key_derivation"]
+        np.testing.assert_array_equal(ds.w_paths.values[i], np.asarray(traj(key, params)["w"]))
+    assert ds.attrs["prng"] == mc.DEFAULT_PRNG == "philox4x32"
+    assert "global trajectory index" in ds.attrs["key_derivation"]
+
+
+def _walk(key, scale):  # a sum of 5 normals drawn in blocks of 2: w_t = Σ_{k<t} scale z_k, recorded at 1, 3 and 5
+    return {"w": mc.simulate(lambda w, z: w + scale * z, jnp.zeros(()), key, steps=5, record_steps=(1, 3, 5), block=2)}
+
+
+@pytest.mark.parametrize("prng", mc.PRNGS)
+def test_draws_depend_only_on_seed_and_trajectory_index(prng):
+    """Trajectory i's draws are those of ``fold_in(key(seed), i)`` alone, on any device, in any chunk."""
+    n = 3000
+    kw = {"trajectories": n, "record_steps": (1, 3, 5), "args": (1.0,), "sample_paths": n, "prng": prng}
+    runs = [mc.monte_carlo(_walk, chunk_size=c, progress=False, **kw) for c in (8, 1000, 4096)]
+    assert [r.attrs["chunk_size"] for r in runs] == [8, 1000, 1504]  # 375, 3 and 2 calls (on 8, 3 and 2 devices)
+    paths = runs[0].w_paths.values
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.w_paths.values, paths)
+    one = jax.jit(_walk)
+    for i, device in zip((0, 5, 1023, 1024, 2999), jax.devices()[3:], strict=False):  # alone, on another device
+        key = jax.device_put(jax.random.fold_in(jax.random.key(0, dtype=prng), i), device)
+        alone = one(key, jax.device_put(jnp.float32(1.0), device))["w"]
+        assert alone.devices() == {device}
+        np.testing.assert_array_equal(paths[i], np.asarray(alone))
+    assert len(np.unique(paths[:, -1])) == n  # distinct trajectories draw distinct numbers
+    other_seed = mc.monte_carlo(_walk, seed=1, chunk_size=4096, progress=False, **kw)
+    assert not np.any(other_seed.w_paths.values[:, -1] == paths[:, -1])
 
 
 def test_vector_trajectories_are_estimated_elementwise():
@@ -150,6 +179,41 @@ def test_results_do_not_depend_on_chunk_size():
         _all_equal(runs[0], other)
 
 
+def test_one_recorded_step_does_not_depend_on_chunk_size():
+    # one recorded element: each super-block's sums run along a contiguous axis (NumPy's pairwise summation), and
+    # calls of 1000, 560 and 1256 trajectories cut super-blocks (1024) that the merge joins
+    kw = {"trajectories": 5000, "record_steps": (5,), "args": (1.0,), "sample_paths": 2, "progress": False}
+    walk5 = lambda key, scale: {"w": _walk(key, scale)["w"][-1:]}  # noqa: E731
+    runs = [mc.monte_carlo(walk5, chunk_size=c, **kw) for c in (1000, 600, 4096)]
+    assert [r.attrs["chunk_size"] for r in runs] == [1000, 560, 1256]
+    for other in runs[1:]:
+        _all_equal(runs[0], other)
+    assert int(runs[0].w_count[0]) == 5000 and abs(float(runs[0].w_var[0]) - 5.0) < 0.5  # Var of a sum of 5 normals
+
+
+def test_partials_merged_in_any_order_give_the_same_bits():
+    """The reduction alone: a cut of 10,000 rows into uneven chunks, added in shuffled order, against one chunk."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((10_000, 4)).astype(np.float32) * np.float32(3)
+    rows[rng.random(rows.shape) < 1e-3] = np.inf  # some diverge
+    shapes = {"w": (4,)}  # 4 recorded steps of a scalar
+    spec = {"quantiles": np.array([0.1, 0.5]), "sample_paths": 5}
+
+    def reduced(cuts, order):
+        acc = streaming.Accumulator(shapes, spec, ("w",), 64, 1.0, {"w": 1e6})
+        parts = [acc.reduce({"w": rows[a:b]}, a) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        for k in order:
+            acc.add(parts[k])
+        acc.finish()
+        return acc.dataset({"w": ()}, 1.96, np.arange(4), {})
+
+    whole = reduced([0, 10_000], [0])
+    cuts = [0, 3, 1024, 1030, 2048, 5000, 5001, 9999, 10_000]
+    shuffled = reduced(cuts, rng.permutation(len(cuts) - 1))
+    _all_equal(whole, shuffled)
+    assert whole.attrs == {} and int(whole.w_count[-1]) < 10_000  # the diverged rows are excluded
+
+
 def test_results_do_not_depend_on_device_count(tmp_path):
     assert jax.device_count() == DEVICES
     args = {
@@ -160,7 +224,7 @@ def test_results_do_not_depend_on_device_count(tmp_path):
         "steps": 50,
         "trajectories": 3000,
         "record_steps": (0, 10, 50),
-        "sample_paths": 3,
+        "sample_paths": 3000,  # every trajectory's draws, too
         "chunk_size": 96,
         "progress": False,
     }
@@ -170,35 +234,81 @@ def test_results_do_not_depend_on_device_count(tmp_path):
         "import jax, sim.core.io as io, sim.noisy.scalar as ns; assert jax.device_count() == 1;"
         f"io.write(ns.scalar(**{args!r}), {str(out)!r})"
     )
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, env=_one_device_env(), cwd=ROOT)
     back = io.read(out)
     _all_equal(ours, back)
     assert back.attrs["device_count"] == 1 and ours.attrs["device_count"] == DEVICES
 
 
-def test_interrupted_run_keeps_finished_trajectories(monkeypatch):
-    calls = {"n": 0}
-    real = mc.tqdm.update
+def _one_device_env():
+    return {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
 
-    def update(self, n=1):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(self, n)
 
-    monkeypatch.setattr(mc.tqdm, "update", update)
-    part = _run(1.0, 1.0, 0.5, 0.3, trajectories=10000, chunk_size=8)
+def test_sigint_keeps_the_finished_trajectories(monkeypatch):
+    """The first SIGINT stops launching; the calls in flight finish; the estimates are those of the prefix run."""
+    real, added = streaming.Accumulator.add, []
+
+    def add(self, partial):
+        real(self, partial)
+        added.append(partial.stop)
+        if len(added) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the main thread takes the signal: no call is launched after this one is added
+
+    monkeypatch.setattr(streaming.Accumulator, "add", add)
+    part = _run(1.0, 1.0, 0.5, 0.3, trajectories=100_000, chunk_size=64, sample_paths=5)
     monkeypatch.undo()
     done = part.attrs["trajectories_done"]
-    assert part.attrs["complete"] == 0 and 0 < done < 10000
-    full = _run(1.0, 1.0, 0.5, 0.3, trajectories=done, chunk_size=8)
-    assert full.attrs["complete"] == 1
+    assert part.attrs["complete"] == 0 and part.attrs["stopped_by_signal"] == signal.SIGINT
+    assert 3 * 64 <= done < 100_000 and done % 64 == 0 and done == max(added)
+    assert int(part.w_count[0]) == done
+    full = _run(1.0, 1.0, 0.5, 0.3, trajectories=done, chunk_size=64, sample_paths=5)
+    assert full.attrs["complete"] == 1 and full.attrs["stopped_by_signal"] == 0
     _all_equal(part, full)  # exactly the estimates of the first `done` trajectories
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+import sim.core.io as io, sim.noisy.scalar as ns
+from sim.noisy import streaming
+real = streaming.Accumulator.add
+def add(self, partial):  # slowed down: the run takes minutes, so the signal comes while it runs
+    real(self, partial)
+    if partial.start == 0:
+        print("started", flush=True)
+    time.sleep(0.05)
+streaming.Accumulator.add = add
+ds = ns.scalar(**ARGS)
+io.write(ds, OUT)
+sys.exit(128 + ds.attrs["stopped_by_signal"] if not ds.attrs["complete"] else 0)
+"""
+
+
+def test_sigterm_in_a_subprocess_keeps_the_finished_trajectories(tmp_path):
+    args = {"x": 1.0, "y": 1.0, "sigma": 0.5, "learning_rate": 0.3, "steps": 20, "record_steps": (0, 10, 20)}
+    args |= {"trajectories": 10**6, "chunk_size": 128, "sample_paths": 2, "progress": False}
+    out = tmp_path / "stopped.nc"
+    code = SIGTERM_SCRIPT.replace("ARGS", repr(args)).replace("OUT", repr(str(out)))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=_one_device_env())
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    part = io.read(out)
+    done = part.attrs["trajectories_done"]
+    assert part.attrs["complete"] == 0 and part.attrs["stopped_by_signal"] == signal.SIGTERM
+    assert 128 <= done < 10**6 and done % 128 == 0
+    full = noisy_sgd.scalar(**{**args, "trajectories": done})  # here on 8 devices
+    _all_equal(part, full)
 
 
 def test_results_file_round_trips(tmp_path):
@@ -247,10 +357,17 @@ def test_benchmark_quick(tmp_path):
     result = json.loads(out.read_text())
     assert result["dtype"] == "float32" and result["prng"] == mc.DEFAULT_PRNG and "version_jax" in result["provenance"]
     assert result["sim"]["end_to_end"]["per_s"] > 0 and result["numpy"]["per_s"] > 0
+    cli = result["cli"]  # the real command, in a subprocess, on the same problem as NumPy's
+    assert cli["prng"] == mc.DEFAULT_PRNG and cli["records"] == result["numpy_cli_records"]["records"]
+    assert cli["end_to_end"]["per_s"] > 0 and "x_numpy_end_to_end" in result["targets"]
+    assert abs(cli["mc_mean_at_T"] - cli["exact_mean_at_T"]) < 0.05  # real runs: N = 16384, standard error 0.0014
+    for entry in result["prng_comparison_one_device"]:
+        if entry["impl"] in mc.PRNGS:
+            assert entry["sim.noisy.engine.normal"]["batch_invariant"], entry["impl"]
 
 
 def test_huge_chunk_size_with_few_trajectories_runs_only_what_is_asked():
-    # the per-device chunk is clamped to ceil(N / devices): 1e9 would not fit in memory
+    # the call is sized to N (rounded up to 8): 1e9 would not fit in memory
     def trajectory(key, scale):
         return {"w": jnp.cumsum(jax.random.normal(key, (3,)) * scale)}
 
@@ -258,8 +375,16 @@ def test_huge_chunk_size_with_few_trajectories_runs_only_what_is_asked():
     huge = mc.monte_carlo(trajectory, chunk_size=10**9, **kw)
     default = mc.monte_carlo(trajectory, **kw)
     _all_equal(huge, default)
-    assert huge.attrs["chunk_size"] == default.attrs["chunk_size"] == -(-7 // jax.device_count())
+    assert huge.attrs["chunk_size"] == default.attrs["chunk_size"] == 8
     assert int(huge.w_count.values[-1]) == 7
+
+
+def test_calls_are_sized_evenly_and_spread_over_the_devices():
+    assert mc.chunking(2**20, 16384, 2) == (64, 16384)
+    assert mc.chunking(10**6, 16384, 2) == (62, 16136)  # 62 even calls, not 61 full ones and a nearly empty one
+    assert mc.chunking(3000, 4096, 8) == (2, 1504)  # one per device while each gets a super-block (1024) or more
+    assert mc.chunking(500, 4096, 8) == (1, 504)  # fewer: one device (each device compiles the kernel)
+    assert mc.chunking(2500, 12, 8) == (313, 8)  # multiples of 8
 
 
 def test_per_output_bounds_exempt_running_sums_and_are_recorded():

@@ -179,3 +179,104 @@ def test_lyapunov_exponent():
         assert np.sum(np.diff(np.sign(lam)) != 0) == 1
         assert noisy.mean_threshold(1.0, s) < eta_l
         assert abs(float(noisy.lyapunov_exponent(1.0, s, eta_l))) < 1e-8
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The fourth-moment factor r = E(1 − η x̃²)⁴ and its threshold (whether the variance's interval can be trusted)
+
+FOURTH = [  # (x, σ, η) as exact rationals: both sides of the threshold, σ = 0, x = 0, x < 0, far past it
+    ("3/2", "1/2", "1/5"),
+    ("1", "1/2", "1/2"),
+    ("1", "1/2", "4/5"),
+    ("1", "1/2", "3"),
+    ("2", "0", "1/8"),
+    ("0", "3/4", "1"),
+    ("-7/5", "6/5", "1/10"),
+    ("1/3", "2", "37/100"),
+]
+
+
+def _normal(x, sigma):
+    """x̃ = x + σN as a sympy.stats random variable (its moments come from sympy's integration, not from our formula)."""
+    from sympy.stats import Normal
+
+    return x + sigma * Normal("N", 0, 1)
+
+
+@pytest.mark.parametrize("x,sigma,eta", FOURTH)
+def test_gaussian_moments_to_order_eight_match_sympy(x, sigma, eta):
+    from sympy.stats import E
+
+    x, s = sp.Rational(x), sp.Rational(sigma)
+    xt = _normal(x, s)
+    for k in range(9):
+        exact = E(xt**k)
+        # ≤ 5 terms of one sign (x^(k−2j) has the parity of k), each a few roundings: 1e-14 is ≥ 40 ulp of margin
+        np.testing.assert_allclose(noisy.gaussian_moment(float(x), float(s), k), float(exact), rtol=1e-14, err_msg=k)
+    a, c, b = noisy.gaussian_moments(float(x), float(s))
+    np.testing.assert_allclose([a, c, b], [noisy.gaussian_moment(float(x), float(s), k) for k in (2, 3, 4)])
+
+
+@pytest.mark.parametrize("x,sigma,eta", FOURTH)
+def test_fourth_moment_factor_matches_exact_rationals(x, sigma, eta):
+    """r = E(1 − η x̃²)⁴ by sympy's exact Gaussian integration, and by Fraction arithmetic on the polynomial in N."""
+    from sympy.stats import E
+
+    x, s, eta = (sp.Rational(v) for v in (x, sigma, eta))
+    xt = _normal(x, s)
+    exact = E((1 - eta * xt**2) ** 4)
+    # the float64 form sums terms of both signs: its rounding error is a few ulp of Σ|terms| ≤ E(1 + η x̃²)⁴
+    scale = float(E((1 + eta * xt**2) ** 4))
+    ours = float(noisy.fourth_moment_factor(float(x), float(s), float(eta)))
+    assert abs(ours - float(exact)) <= 1e-14 * scale, (ours, exact, scale)
+    # the same by exact rationals: expand (1 − η(x + σN)²)⁴ in powers of N, E N^(2j) = (2j − 1)!!, odd powers 0
+    fx, fs, fe = (Fraction(str(v)) for v in (x, s, eta))
+    poly = [Fraction(1)]  # coefficients of N^0, N^1, …
+    factor = [1 - fe * fx * fx, -2 * fe * fx * fs, -fe * fs * fs]  # 1 − η(x + σN)² in powers of N
+    for _ in range(4):
+        poly = [sum(poly[i] * factor[k - i] for i in range(len(poly)) if 0 <= k - i < 3) for k in range(len(poly) + 2)]
+    moments = [0 if k % 2 else int(sp.factorial2(k - 1)) for k in range(len(poly))]
+    assert sum(c * m for c, m in zip(poly, moments, strict=True)) == Fraction(str(exact))
+
+
+def test_fourth_moment_factor_against_monte_carlo_and_jensen():
+    rng = np.random.default_rng(7)
+    n = rng.standard_normal(10**6)
+    for x, s, eta in [(1.0, 0.5, 0.3), (1.0, 0.5, 0.8), (0.5, 1.0, 0.25), (-2.0, 0.3, 0.2)]:
+        sample = (1 - eta * (x + s * n) ** 2) ** 4
+        exact = float(noisy.fourth_moment_factor(x, s, eta))
+        # 6 standard errors: a correct closed form fails this for ~2e-9 of seeds (normal approximation of the mean
+        # of 10⁶ draws with every moment finite)
+        assert abs(sample.mean() - exact) < 6 * sample.std() / np.sqrt(n.size), (x, s, eta, sample.mean(), exact)
+        assert exact >= float(noisy.second_moment_factor(x, s, eta)) ** 2  # Jensen: r ≥ q²
+
+
+@pytest.mark.parametrize("x,sigma", [("1", "1/2"), ("1", "1/4"), ("3/2", "1/2"), ("0", "3/4"), ("-1/3", "2")])
+def test_fourth_moment_threshold_is_the_exact_root(x, sigma):
+    """The positive root of r(η) = 1 (a cubic with rational coefficients), solved exactly by sympy."""
+    from sympy.stats import E
+
+    x, s = sp.Rational(x), sp.Rational(sigma)
+    xt = _normal(x, s)
+    eta = sp.Symbol("eta", positive=True)
+    r = sp.expand(E(sp.expand((1 - eta * xt**2) ** 4)))
+    roots = [v for v in sp.real_roots(sp.Poly(sp.cancel((r - 1) / eta), eta)) if v > 0]
+    assert len(roots) == 1  # r is convex in η with r(0) = 1 and r'(0) < 0: one crossing
+    exact = float(roots[0].evalf(30))
+    ours = float(noisy.fourth_moment_threshold(float(x), float(s)))
+    # bisection to float64 resolution on a cubic evaluated with relative error ~1e-15: 1e-12 leaves a wide margin
+    assert ours == pytest.approx(exact, rel=1e-12)
+    fx, fs = float(x), float(s)
+    assert noisy.fourth_moment_factor(fx, fs, ours * (1 - 1e-9)) < 1 < noisy.fourth_moment_factor(fx, fs, ours * 1.001)
+    assert ours < noisy.variance_threshold(fx, fs)  # σ > 0: strictly below the variance's threshold
+
+
+def test_fourth_moment_threshold_broadcasts_and_degenerates():
+    sigma = np.array([0.0, 0.25, 0.5, 1.0, 2.0])
+    thr = noisy.fourth_moment_threshold(1.5, sigma)
+    assert thr.shape == (5,)
+    assert thr[0] == pytest.approx(2 / 1.5**2, rel=1e-14)  # σ = 0: (1 − ηx²)⁴ = 1 at the GD threshold 2/x²
+    np.testing.assert_allclose(thr[1:], [noisy.fourth_moment_threshold(1.5, s) for s in sigma[1:]], rtol=0)
+    assert np.all(thr[1:] < noisy.variance_threshold(1.5, sigma[1:]))
+    assert np.all(np.diff(thr) < 0)  # more noise, a smaller threshold
+    assert noisy.fourth_moment_threshold(0.0, 0.0) == np.inf  # nothing moves: no threshold
