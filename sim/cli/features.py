@@ -17,7 +17,8 @@ import shlex
 import sys
 import time
 
-from sim.core.validate import InputError, check_writable, parse_number_list
+from sim.core import io
+from sim.core.validate import InputError, check_int, check_writable, parse_number_list
 
 PRESETS = ("course-part1", "course-part2")
 INIT_ALIASES = {"he": "he_uniform"}
@@ -96,8 +97,16 @@ def add_parser(sub) -> None:
     net.add_argument("--seed", type=float, help="seed of the init and the minibatches (default 0)")
     net.add_argument("--checkpoint-every", type=float, help="steps between checkpoints (default: about 100 kept)")
     p.add_argument("--steps", type=float, help="optimizer steps (default 468; course-part1 150000)")
+    p.add_argument(
+        "--seeds",
+        type=float,
+        metavar="N",
+        help="course-part2 only: train every model with N >= 2 seeds and set each published number beside its "
+        "distribution over them (median, quartiles, range, percentile) instead of one run's features",
+    )
     p.add_argument("--quick", action="store_true", help="with PRESET: sizes that run in seconds (" + QUICK_HELP + ")")
     p.add_argument("-o", "--output", metavar="PATH", help="netCDF file to write (default PRESET.nc or features.nc)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -105,8 +114,14 @@ def run(args) -> int:
     preset = args.preset
     if preset is not None and preset not in PRESETS:
         raise InputError("preset", f"must be one of {PRESETS}, got {preset!r}")
-    output = args.output or f"{preset or 'features'}.nc"
+    seeds = None
+    if args.seeds is not None:
+        if preset != "course-part2":
+            raise InputError("seeds", "applies to course-part2 (the published numbers over seeds)")
+        seeds = check_int("seeds", args.seeds, minimum=2, maximum=4096)
+    output = args.output or f"{preset or 'features'}{'-seeds' if seeds else ''}.nc"
     check_writable(output)  # before JAX starts
+    io.check_output(output, overwrite=args.overwrite)
 
     from sim.networks import course as experiments  # import JAX only after the sim command has configured the devices
     from sim.networks import mlp
@@ -118,6 +133,9 @@ def run(args) -> int:
             raise InputError(next(iter(given)), f"is an option of one network, not of {preset} (-o, --steps, --quick)")
         kw = (QUICK[preset] if args.quick else {}) | steps
         fn = experiments.part1 if preset == "course-part1" else experiments.part2
+        if seeds is not None:
+            kw = {k: v for k, v in kw.items() if k != "models"} | {"seeds": seeds}
+            fn = experiments.part2_seeds
     else:
         if args.quick:
             raise InputError("quick", f"applies to a PRESET ({', '.join(PRESETS)})")
@@ -136,15 +154,49 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
     ds.attrs |= {"command": shlex.join(["sim", *getattr(args, "argv", [])]), "preset": preset or "none"}
     ds.attrs["quick"] = int(args.quick)
-    from sim.core import io
-
     io.write(ds, output)
-    print(summary(ds, seconds))
+    print((seeds_summary if seeds else summary)(ds, seconds))
     print(f"wrote {output}")
     if not ds.attrs.get("complete", 1):
-        print("the run was interrupted: the file holds the models that finished", file=sys.stderr)
+        what = "seeds" if seeds else "models"
+        print(f"the run was interrupted: the file holds the {what} that finished", file=sys.stderr)
         return 130
     return 0
+
+
+def seeds_summary(ds, seconds: float | None = None) -> str:
+    """The table of ``sim features course-part2 --seeds N``: every published number, the median, quartiles and
+    range of its distribution over the seeds, and the percentile at which the published value falls."""
+    a = ds.attrs
+    took = "" if seconds is None else f", {seconds:.1f} s"
+    lines = [
+        f"features part2 over {a['seeds_run']} seeds ({a['first_seed']}..{a['first_seed'] + a['seeds_run'] - 1}): "
+        f"{a['steps']} {a['optimizer']} steps (lr {a['learning_rate']:g}, batch {a['batch_size']}), "
+        f"n = {a['n_train']}{took}, float32 on {a['device_count']} {a['platform']} device(s)"
+    ]
+    if not a["seeds_run"]:
+        return "\n".join([*lines, "no seed finished"])
+    w = max(len(str(q)) for q in ds.quantity.values)
+    lines.append(f"{'quantity':<{w}} {'published':>10} {'median':>10} {'IQR':>21} {'range over seeds':>21} {'pctl':>5}")
+    pair = lambda lo, hi: f"[{float(lo):.3g}, {float(hi):.3g}]"  # noqa: E731
+    for q in ds.quantity.values:
+        r = ds.sel(quantity=q)
+        if int(r.seeds_used) == 0:
+            lines.append(f"{q:<{w}} {float(r.published):>10.3g}  no seed left (all diverged)")
+            continue
+        used = "" if int(r.seeds_used) == a["seeds_run"] else f"  (n = {int(r.seeds_used)}: the others diverged)"
+        lines.append(
+            f"{q:<{w}} {float(r.published):>10.3g} {float(r.seed_median):>10.3g} {pair(r.seed_q25, r.seed_q75):>21} "
+            f"{pair(r.seed_min, r.seed_max):>21} {float(r.percentile):>4.0f}%{used}"
+        )
+    for m in ds.model.values:
+        if not math.isfinite(float(ds.published_test_mse.sel(model=m))):
+            lines.append(
+                f"{m}: the course's run diverged (test MSE NaN); here {int(ds.diverged.sel(model=m).sum())} of "
+                f"{a['seeds_run']} seeds diverged"
+            )
+    lines.append("pctl: the share of seeds below the published value (ties half); grad norms at init, Frobenius")
+    return "\n".join(lines)
 
 
 def summary(ds, seconds: float | None = None) -> str:

@@ -42,8 +42,8 @@ PF_DEFINITION = (
     r"$\Phi = U S V^\top$ of the $n \times P$ Jacobian on the training points (sign: largest $|\psi_k|$ positive)"
 )
 CACHE_SIZE = 2  # memoized Part I / Part II datasets (``sim figures`` renders a part's two figures in a row)
-# Sp25 HW1 Q5 Part II as published (EECS 182 Sp25 HW1 Q5): per-layer weight-gradient norms at init
-PUBLISHED_GRAD_NORMS = {"small": [1e-6] * 5, "large": [5e4, 1.8e5], "he": [0.085, 0.31, 0.34, 0.40, 0.42]}
+PART2_SEEDS_FULL = {"seeds": 32}
+PART2_SEEDS_QUICK = {"seeds": 3, "n_train": 300, "steps": 100}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -185,12 +185,7 @@ def plot_part2_features(ds: xr.Dataset) -> MplFigure:
         layers = int(ds.num_layers.sel(model=m))
         g = ds.grad_norms.sel(model=m, stage="init").values[:layers]
         ax.semilogy(np.arange(1, layers + 1), g, "o-", color=MODEL_COLORS[m], ms=4, label=m)
-        if m in PUBLISHED_GRAD_NORMS:
-            pub = PUBLISHED_GRAD_NORMS[m]
-            if len(pub) == layers:
-                ax.semilogy(np.arange(1, layers + 1), pub, "x", color="black", ms=6)
-            else:  # the published range for U(±3)
-                ax.fill_between([1, layers], pub[0], pub[1], color=MODEL_COLORS[m], alpha=0.15)
+        _mark_published_grad_norms(ax, m, layers)
     ax.plot([], [], "x", color="black", label="published (course run)")
     ax.set(xlabel="layer (last = output)", ylabel=r"$\|\partial L/\partial W_l\|_F$ at init")
     ax.set_title("per-layer weight-gradient norms at init (full training MSE)")
@@ -534,6 +529,96 @@ def _mark_scales(ax, he_scale):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Part II over seeds: where the published numbers fall
+
+
+def compute_part2_seeds(*, progress=True, **config) -> xr.Dataset:
+    """:func:`sim.networks.course.part2_seeds`: every Part II model over seeds, beside the published numbers."""
+    return experiments.part2_seeds(**config, progress=progress)
+
+
+def plot_part2_seeds(ds: xr.Dataset) -> MplFigure:
+    fig = MplFigure(figsize=(17.0, 5.4), layout="constrained")
+    ax_grad, ax_mse, ax_loss = fig.subplots(1, 3)
+    seeds = ds.sizes["seed"]
+    for m in ("small", "large", "he"):
+        layers = int(experiments.PART2_MODELS[m]["depth"]) + 1
+        g = ds.grad_norms.sel(model=m).values[:, :layers]
+        x = np.arange(1, layers + 1)
+        ax_grad.semilogy(x, np.median(g, axis=0), "o-", color=MODEL_COLORS[m], ms=4, label=f"{m}: median")
+        ax_grad.fill_between(x, *np.percentile(g, [25, 75], axis=0), color=MODEL_COLORS[m], alpha=0.3, lw=0)
+        ax_grad.fill_between(x, g.min(axis=0), g.max(axis=0), color=MODEL_COLORS[m], alpha=0.1, lw=0)
+        _mark_published_grad_norms(ax_grad, m, layers)
+    ax_grad.plot([], [], "x", color="black", label="published (the course's one run)")
+    ax_grad.fill_between([], [], [], color="0.5", alpha=0.3, label="interquartile range over seeds")
+    ax_grad.fill_between([], [], [], color="0.5", alpha=0.1, label="range over seeds")
+    ax_grad.fill_between([], [], [], facecolor="none", edgecolor="black", hatch="//", lw=0.5, label="published range")
+    ax_grad.set(xlabel="layer (last = output)", ylabel=r"$\|\partial L/\partial W_l\|_F$ at init", xticks=x)
+    ax_grad.set_title("per-layer weight-gradient norms at init (full training MSE)")
+    ax_grad.legend(fontsize=7, loc="center", bbox_to_anchor=(0.5, 0.32))
+
+    models = list(ds.model.values)
+    rng = np.random.default_rng(0)  # horizontal jitter of the seed dots only
+    for i, m in enumerate(models):
+        v, bad = ds.final_test_mse.sel(model=m).values, ds.diverged.sel(model=m).values
+        jitter = i + rng.uniform(-0.18, 0.18, v.size)
+        ax_mse.plot(jitter[~bad], v[~bad], ".", color=MODEL_COLORS[m], ms=5, alpha=0.7)
+        if (~bad).any():
+            ax_mse.plot([i - 0.3, i + 0.3], [np.median(v[~bad])] * 2, color="black", lw=1.5)
+        if bad.any():
+            ax_mse.text(
+                i,
+                0.04,
+                f"{bad.sum()} of {seeds}\ndiverged",
+                ha="center",
+                fontsize=7,
+                color=DIVERGED_COLOR,
+                transform=ax_mse.get_xaxis_transform(),
+            )
+        pub = float(ds.published_test_mse.sel(model=m))
+        if np.isfinite(pub):
+            ax_mse.plot(i, pub, "x", color="black", ms=8, mew=2)
+            pct = float(ds.percentile.sel(quantity=_mse_quantity(m)))
+            ax_mse.annotate(f"{pct:.0f}%", (i, pub), xytext=(8, 0), textcoords="offset points", fontsize=7, va="center")
+    ax_mse.plot([], [], "x", color="black", mew=2, label="published; label: its percentile among the seeds")
+    ax_mse.plot([], [], color="black", lw=1.5, label="median over the seeds that did not diverge")
+    ax_mse.set(yscale="log", xticks=np.arange(len(models)), ylabel="final test MSE (one dot per seed)")
+    ax_mse.set_xticklabels([f"{m}\n(OOD)" if m == experiments.OOD_MODEL else m for m in models], fontsize=8)
+    ax_mse.set_title("test MSE over seeds against the published run")
+    ax_mse.legend(fontsize=7, loc="upper left")
+
+    steps = ds.step.values
+    for m in models:
+        bad = ds.diverged.sel(model=m).values
+        if bad.all():
+            continue
+        loss = ds.test_loss.sel(model=m).values[~bad]
+        ax_loss.semilogy(steps, np.median(loss, axis=0), color=MODEL_COLORS[m], label=m)
+        ax_loss.fill_between(steps, *np.percentile(loss, [25, 75], axis=0), color=MODEL_COLORS[m], alpha=0.25, lw=0)
+    ax_loss.set(xlabel="step", ylabel="test MSE", title="test MSE over training: median and interquartile band")
+    ax_loss.legend(fontsize=7, title="diverged seeds left out", title_fontsize=7)
+    a = ds.attrs
+    fig.suptitle(
+        f"Part II (Sp25 HW1 Q5) over {seeds} seeds (each draws the initial parameters and the minibatches; the data "
+        f"are the course's): n = {a['n_train']}, {a['steps']} heavy-ball steps, lr {a['learning_rate']:g}"
+    )
+    return fig
+
+
+def _mse_quantity(model: str) -> str:
+    return f"{model} {'OOD test MSE' if model == experiments.OOD_MODEL else 'test MSE'}"
+
+
+def _mark_published_grad_norms(ax, model: str, layers: int) -> None:
+    """The course's per-layer gradient norms as black crosses, or its range over the layers as a hatched band."""
+    if model in experiments.PUBLISHED_GRAD_NORMS:
+        ax.semilogy(np.arange(1, layers + 1), experiments.PUBLISHED_GRAD_NORMS[model], "x", color="black", ms=6)
+    elif model in experiments.PUBLISHED_GRAD_NORM_RANGE:
+        lo, hi = experiments.PUBLISHED_GRAD_NORM_RANGE[model]
+        ax.fill_between([1, layers], lo, hi, facecolor="none", edgecolor="black", hatch="//", lw=0.5, alpha=0.5)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The registered figures (``sim.figures.registry`` collects them)
 
 FIGURES = {
@@ -572,6 +657,15 @@ FIGURES = {
         quick=PART2_QUICK,
         compute_fn=compute_part2_features,
         plot=plot_part2_principal,
+    ),
+    "features_part2_seeds": Figure(
+        filename="features_part2_seeds.png",
+        summary="Part II over seeds: per-layer gradient norms at init and test MSE with median, interquartile and "
+        "full-range bands, the published run's numbers and their percentiles among the seeds",
+        full=PART2_SEEDS_FULL,
+        quick=PART2_SEEDS_QUICK,
+        compute_fn=compute_part2_seeds,
+        plot=plot_part2_seeds,
     ),
     "init_scale": Figure(
         filename="init_scale.png",

@@ -12,6 +12,9 @@ and a diverged run is frozen and flagged (``diverged``, ``diverge_step``), see `
 * :func:`part2` — Part II: sum of sines, heavy-ball momentum 0.9, lr 0.1, batch 32, 468 steps; a shallow 1 × 20 net
   (PyTorch default init) against 4 × 20 nets with U(±0.03), U(±3), He-uniform weights and zero biases, and He trained
   on the mismatched x ∈ [−1, 0.4].
+* :func:`part2_seeds` — Part II's published numbers (per-layer gradient norms, test MSE, the mismatched model's
+  out-of-distribution test MSE) against their distribution over seeds: median, range and the published value's
+  percentile.
 * :func:`model` — one network of any depth, width and initialization on either target, with Part II's training
   defaults (the ``sim features`` command).
 
@@ -51,6 +54,10 @@ PART2_MODELS = {
 PART2_ZERO_BIAS = ("small", "large", "he", "he_mismatched")  # the 4 × 20 nets; the shallow one keeps nn.Linear's
 # the course's run of "large" diverged: its published test MSE is NaN
 PUBLISHED_TEST_MSE = {"shallow": 0.011, "small": 0.130, "large": float("nan"), "he": 0.0046, "he_mismatched": 0.257}
+# its per-layer weight-gradient norms at init (hidden_1 ... output); for U(±3) only their range over the layers
+PUBLISHED_GRAD_NORMS = {"small": (1e-6,) * 5, "he": (0.085, 0.31, 0.34, 0.40, 0.42)}
+PUBLISHED_GRAD_NORM_RANGE = {"large": (5e4, 1.8e5)}
+OOD_MODEL = "he_mismatched"  # trained on x in [-1, 0.4], tested on [-1, 1]: its test MSE is out of distribution
 # target name → (function, course training interval, course n_train); test points: sines U[−1, 1], kinks a grid
 TARGETS = {"sines": (targets.sum_of_sines, (-1.0, 1.0), 1500), "kinks": (targets.piecewise_linear, (0.0, 1.0), 200)}
 
@@ -136,10 +143,7 @@ def part2(
         if name not in PART2_MODELS:
             raise InputError("models", f"must be names from {tuple(PART2_MODELS)}, got {name!r}")
     config["models"] = models
-    train_kw = {"optimizer": "momentum", "learning_rate": learning_rate, "momentum": momentum, "steps": steps}
-    train_kw["batch_size"] = batch_size
-    n_train = check_int("n_train", n_train, minimum=1)
-    training.check_options(n_train, **train_kw, checkpoint_every=checkpoint_every, seed=seed)
+    train_kw, n_train = _part2_training(steps, learning_rate, momentum, batch_size, n_train, checkpoint_every, seed)
     data_kw = {"n_train": n_train, "n_test": n_test, "noise": noise, "data_seed": data_seed, "seed": seed}
 
     def run(_, name):
@@ -154,6 +158,147 @@ def part2(
         {"description": "the course's published test MSE (NaN: the published run diverged and printed NaN)"},
     )
     return ds.assign_attrs(result_attrs(config | {"experiment": "part2", "complete": complete}))
+
+
+def part2_seeds(
+    *,
+    seeds: int = 32,
+    first_seed: int = 0,
+    steps: int = 468,
+    learning_rate: float = 0.1,
+    momentum: float = 0.9,
+    batch_size: int = 32,
+    n_train: int = 1500,
+    n_test: int = 500,
+    noise: float = 0.1,
+    data_seed: int = 0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Sp25 HW1 Q5 Part II over seeds: where does each published number fall in the distribution of runs?
+
+    The course trains every Part II model once, with one seed; this trains each of ``PART2_MODELS`` with the seeds
+    ``first_seed … first_seed + seeds − 1`` (a seed draws the initial parameters and the minibatch order, exactly as
+    in :func:`part2`; the data are the course's, fixed by ``data_seed``) and sets every published quantity beside
+    its seed distribution. The quantities (coordinate ``quantity``): the per-layer weight-gradient norms at init of
+    ``small`` and ``he`` (``PUBLISHED_GRAD_NORMS``), the smallest and the largest layer's of ``large`` (the course gave
+    their range), the final test MSE of ``shallow``, ``small`` and ``he``, and the out-of-distribution test MSE of
+    ``he_mismatched`` (trained on [−1, 0.4], tested on [−1, 1]). ``large`` diverged in the course (published NaN):
+    its share of diverged seeds is ``diverged_fraction``.
+
+    Returns:
+      ``xarray.Dataset`` with per-seed results (``seed`` × ``model``: ``grad_norms`` over ``layer``, ``test_loss``
+      over ``step``, ``final_test_mse``, ``diverged``) and per quantity ``published``, ``seed_median``,
+      ``seed_q25``/``seed_q75``, ``seed_min``/``seed_max`` (the range over seeds), ``percentile`` (the share of
+      seeds below the published value, ties counted half, in %) and ``seeds_used`` (seeds whose run did not
+      diverge). A diverged run's test MSE is excluded from the statistics (its frozen value is not a test error);
+      gradient norms at init are always defined.
+    """
+    seeds = check_int("seeds", seeds, minimum=2, maximum=4096)
+    first_seed = check_int("first_seed", first_seed, minimum=0)
+    config = call_config(locals(), optimizer="momentum", interval=(-1.0, 1.0))
+    last = first_seed + seeds - 1
+    train_kw, n_train = _part2_training(steps, learning_rate, momentum, batch_size, n_train, None, last)
+    data_kw = {"n_train": n_train, "n_test": n_test, "noise": noise, "data_seed": data_seed}
+    models = list(PART2_MODELS)
+    runs = [(first_seed + i, name) for i in range(seeds) for name in models]
+
+    def run(_, item):
+        seed, name = item
+        spec, data, params = part2_setup(name, **data_kw, seed=seed)
+        args = (data.x_train, data.y_train, data.x_test, data.y_test)
+        res = training.train(params, *args, **train_kw, seed=seed)
+        return jax.tree.map(np.asarray, (res.grad_norms[0], res.test_loss, res.diverged, res.checkpoint_steps))
+
+    records, complete = _run_models(runs, run, "part II over seeds", progress)
+    done = len(records) // len(models)  # whole seeds only: a seed whose models did not all finish is dropped
+    records = records[: done * len(models)]
+    config |= {"experiment": "part2_seeds", "models": models, "seeds_run": done, "complete": complete}
+    if not done:  # stopped before a seed finished: nothing to compare
+        return xr.Dataset(coords={"model": models}).assign_attrs(result_attrs(config))
+    n_layers = max(spec["depth"] + 1 for spec in PART2_MODELS.values())
+    grad = np.zeros((done, len(models), n_layers))
+    loss = np.stack([r[1] for r in records]).reshape(done, len(models), -1)
+    for k, r in enumerate(records):
+        grad[k // len(models), k % len(models), : r[0].size] = r[0]
+    diverged = np.array([bool(r[2]) for r in records]).reshape(done, len(models))
+    coords = {"seed": first_seed + np.arange(done), "model": models, "layer": np.arange(1, n_layers + 1)}
+    coords["step"] = records[0][3]
+    ds = xr.Dataset(
+        {
+            "grad_norms": (
+                ("seed", "model", "layer"),
+                grad,
+                {"description": "weight-gradient norm at init (0: no layer)"},
+            ),
+            "test_loss": (("seed", "model", "step"), loss),
+            "final_test_mse": (("seed", "model"), loss[:, :, -1]),
+            "diverged": (("seed", "model"), diverged),
+            "diverged_fraction": ("model", diverged.mean(axis=0)),
+            "published_test_mse": ("model", np.array([PUBLISHED_TEST_MSE[m] for m in models])),
+        },
+        coords=coords,
+    )
+    ds = xr.merge([ds, published_comparison(ds)])
+    return ds.assign_attrs(result_attrs(config))
+
+
+def published_comparison(ds: xr.Dataset) -> xr.Dataset:
+    """Every published Part II number beside its distribution over the seeds of ``ds`` (see :func:`part2_seeds`)."""
+    names, published, samples = [], [], []
+    grad = lambda m: ds.grad_norms.sel(model=m).values  # noqa: E731  [seed, layer]
+    for m, values in PUBLISHED_GRAD_NORMS.items():
+        for layer, value in enumerate(values):
+            names.append(f"{m} grad norm layer {layer + 1}")
+            published.append(value)
+            samples.append(grad(m)[:, layer])
+    for m, (low, high) in PUBLISHED_GRAD_NORM_RANGE.items():
+        layers = int(PART2_MODELS[m]["depth"]) + 1
+        names += [f"{m} grad norm smallest layer", f"{m} grad norm largest layer"]
+        published += [low, high]
+        samples += [grad(m)[:, :layers].min(axis=1), grad(m)[:, :layers].max(axis=1)]
+    for m in PART2_MODELS:
+        value = PUBLISHED_TEST_MSE[m]
+        if np.isfinite(value):
+            names.append(f"{m} {'OOD test MSE' if m == OOD_MODEL else 'test MSE'}")
+            published.append(value)
+            kept = ~ds.diverged.sel(model=m).values
+            samples.append(ds.final_test_mse.sel(model=m).values[kept])
+    stats = {k: [] for k in ("seed_median", "seed_q25", "seed_q75", "seed_min", "seed_max", "percentile", "seeds_used")}
+    for value, sample in zip(published, samples, strict=True):
+        sample = np.asarray(sample, dtype=np.float64)
+        if sample.size == 0:
+            row = dict.fromkeys(stats, np.nan) | {"seeds_used": 0}
+        else:
+            q25, median, q75 = np.percentile(sample, [25, 50, 75])
+            below = np.mean(sample < value) + 0.5 * np.mean(sample == value)
+            row = {"seed_median": median, "seed_q25": q25, "seed_q75": q75}
+            row |= {"seed_min": sample.min(), "seed_max": sample.max()}
+            row |= {"percentile": 100 * below, "seeds_used": sample.size}
+        for k, v in row.items():
+            stats[k].append(v)
+    doc = {
+        "published": "the course's published value (EECS 182 Sp25 HW1 Q5, one seed)",
+        "seed_median": "median over seeds",
+        "seed_q25": "25th percentile over seeds",
+        "seed_q75": "75th percentile over seeds",
+        "seed_min": "smallest value over seeds",
+        "seed_max": "largest value over seeds",
+        "percentile": "share of seeds below the published value, ties counted half (%)",
+        "seeds_used": "seeds the statistics rest on (a diverged run's test MSE is excluded)",
+    }
+    data = {"published": np.array(published)} | {k: np.array(v) for k, v in stats.items()}
+    return xr.Dataset(
+        {k: ("quantity", v, {"description": doc[k]}) for k, v in data.items()}, coords={"quantity": names}
+    )
+
+
+def _part2_training(steps, learning_rate, momentum, batch_size, n_train, checkpoint_every, seed):
+    """Part II's heavy-ball training options, checked (``InputError`` naming the parameter), and ``n_train``."""
+    train_kw = {"optimizer": "momentum", "learning_rate": learning_rate, "momentum": momentum, "steps": steps}
+    train_kw["batch_size"] = batch_size
+    n_train = check_int("n_train", n_train, minimum=1)
+    training.check_options(n_train, **train_kw, checkpoint_every=checkpoint_every, seed=seed)
+    return train_kw, n_train
 
 
 def _run_models(names, run, desc, progress) -> tuple[list, bool]:

@@ -137,6 +137,10 @@ BAD = [  # (arguments, flag named in the error)
     (["course-part2", "--depth", "4"], "--depth"),
     (["course-part1", "--lr", "0.1"], "--lr"),
     (["course-part2", "--steps", "0"], "--steps"),
+    ([*TINY, "--seeds", "4"], "--seeds"),
+    (["course-part1", "--seeds", "4"], "--seeds"),
+    (["course-part2", "--seeds", "1"], "--seeds"),
+    (["course-part2", "--seeds", "2.5"], "--seeds"),
 ]
 
 
@@ -182,3 +186,40 @@ def test_a_negative_interval_needs_no_equals_sign(tmp_path):
     assert cli.main(argv) == 0
     x = _read(out).x_train.values
     assert x.min() >= -1 and x.max() <= -0.5
+
+
+def test_an_existing_output_needs_overwrite(tmp_path, capsys, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before checking the output")
+
+    out = tmp_path / "net.nc"
+    out.write_text("an earlier result")
+    monkeypatch.setattr(networks, "_init", no_compile)
+    monkeypatch.setattr(training, "_compiled", no_compile)
+    assert cli.main(["features", *TINY, "--no-progress", "-o", str(out)]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"sim features: error: --output: {out} exists: add --overwrite to replace it"
+    )
+    assert out.read_text() == "an earlier result"
+    monkeypatch.undo()
+    assert cli.main(["features", *TINY, "--no-progress", "-o", str(out), "--overwrite"]) == 0
+    assert _read(out).attrs["command"].endswith("--overwrite")
+
+
+def test_course_part2_over_seeds_prints_the_file(tmp_path, capsys):
+    out = tmp_path / "seeds.nc"
+    argv = ["features", "course-part2", "--seeds", "2", "--quick", "--steps", "20", "--no-progress", "-o", str(out)]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    ds = _read(out)
+    assert list(ds.seed.values) == [0, 1] and ds.attrs["experiment"] == "part2_seeds" and ds.attrs["n_train"] == 300
+    lines = {line.split("  ")[0].strip(): line for line in text.splitlines()}
+    for q in ds.quantity.values:
+        r = ds.sel(quantity=q)
+        cols = lines[str(q)][len(str(q)) :].split()
+        assert float(cols[0]) == pytest.approx(float(r.published), rel=1e-2)  # printed with 3 digits
+        assert float(cols[1]) == pytest.approx(float(r.seed_median), rel=1e-2)
+        if int(r.seeds_used):
+            assert cols[6] == f"{float(r.percentile):.0f}%"
+    diverged = int(ds.diverged.sel(model="large").sum())
+    assert f"large: the course's run diverged (test MSE NaN); here {diverged} of 2 seeds diverged" in text

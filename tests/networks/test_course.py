@@ -168,6 +168,7 @@ def test_figures_draw_from_experiment_datasets(part1, part2, tmp_path):
 
     names = {"features_part1": part1, "features_part1_principal": part1}
     names |= {"features_part2": part2, "features_part2_principal": part2}
+    names["features_part2_seeds"] = experiments.part2_seeds(seeds=2, **SEEDS_KW)
     with fixed_style():
         for name, ds in names.items():
             before = ds.copy(deep=True)
@@ -295,3 +296,70 @@ def test_interrupted_part2_keeps_the_models_that_finished(monkeypatch):
     for name in ("singular_values", "final_test_mse", "grad_norms"):
         for m in ("small", "he"):
             np.testing.assert_array_equal(part[name].sel(model=m), full[name].sel(model=m))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Part II over seeds (issue: one seed against one published seed is not a comparison)
+
+SEEDS_KW = {"n_train": 64, "n_test": 50, "steps": 20, "batch_size": 16, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def part2_seeds():
+    return experiments.part2_seeds(seeds=3, first_seed=1, **SEEDS_KW)
+
+
+def test_part2_seeds_are_the_part2_runs_of_those_seeds(part2_seeds):
+    """Seed s of part2_seeds is part2(seed=s): same initial parameters, same minibatches, same numbers."""
+    assert list(part2_seeds.seed.values) == [1, 2, 3] and part2_seeds.attrs["complete"] == 1
+    one = experiments.part2(models=["small", "he"], seed=2, **SEEDS_KW)
+    for m in ("small", "he"):
+        np.testing.assert_array_equal(
+            part2_seeds.grad_norms.sel(seed=2, model=m).values, one.grad_norms.sel(model=m, stage="init").values
+        )
+        assert float(part2_seeds.final_test_mse.sel(seed=2, model=m)) == float(one.final_test_mse.sel(model=m))
+    shallow = part2_seeds.grad_norms.sel(model="shallow").values
+    assert np.all(shallow[:, :2] > 0) and np.all(shallow[:, 2:] == 0)  # 2 layers; the rest is padding
+
+
+def test_part2_seeds_compares_every_published_number(part2_seeds):
+    q = list(part2_seeds.quantity.values)
+    assert q[:5] == [f"small grad norm layer {k}" for k in range(1, 6)]
+    assert "he grad norm layer 5" in q and "large grad norm largest layer" in q
+    assert "he_mismatched OOD test MSE" in q and "large test MSE" not in q  # published NaN: diverged_fraction instead
+    he = part2_seeds.grad_norms.sel(model="he").values[:, 2]  # layer 3 over the 3 seeds
+    r = part2_seeds.sel(quantity="he grad norm layer 3")
+    assert float(r.published) == 0.34 and float(r.seed_median) == np.median(he)
+    assert (float(r.seed_min), float(r.seed_max)) == (he.min(), he.max())
+    assert float(r.percentile) == pytest.approx(100 * np.mean(he < 0.34))
+    large = part2_seeds.grad_norms.sel(model="large").values[:, :5]
+    assert float(part2_seeds.sel(quantity="large grad norm smallest layer").seed_median) == np.median(large.min(axis=1))
+
+
+def test_published_comparison_percentiles_and_diverged_runs_by_hand():
+    """Percentile = share of seeds below the published value, ties half; a diverged run's test MSE is left out."""
+    models, seeds = list(experiments.PART2_MODELS), 4
+    mse = np.full((seeds, len(models)), 0.2)
+    he = models.index("he")
+    mse[:, he] = [0.001, 0.0046, 0.01, 1e6]  # the last one diverged: its frozen value is no test error
+    diverged = np.zeros((seeds, len(models)), bool)
+    diverged[3, he] = True
+    ds = xr.Dataset(
+        {
+            "grad_norms": (("seed", "model", "layer"), np.ones((seeds, len(models), 5))),
+            "final_test_mse": (("seed", "model"), mse),
+            "diverged": (("seed", "model"), diverged),
+        },
+        coords={"model": models},
+    )
+    r = experiments.published_comparison(ds).sel(quantity="he test MSE")
+    assert int(r.seeds_used) == 3 and float(r.seed_max) == 0.01
+    assert float(r.percentile) == pytest.approx(100 * (1 + 0.5) / 3)  # 0.001 below, 0.0046 tied, 0.01 above
+    ones = experiments.published_comparison(ds).sel(quantity="he grad norm layer 1")
+    assert float(ones.percentile) == 0.0  # every seed's norm (1) lies above the published 0.085
+
+
+def test_part2_seeds_rejects_one_seed():
+    with pytest.raises(InputError) as err:
+        experiments.part2_seeds(seeds=1, **SEEDS_KW)
+    assert err.value.param == "seeds"
