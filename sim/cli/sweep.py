@@ -86,7 +86,8 @@ def add_parser(sub) -> None:
         "--chunk-size",
         type=float,
         default=None,
-        help=f"points per compiled call, each on one device (default {DEFAULT_CHUNK})",
+        help=f"points per compiled call, each on one device (default {DEFAULT_CHUNK}; for a .zarr store 1/64 of the "
+        "grid, up to 2^20)",
     )
     p.add_argument(
         "--max-points", type=float, default=None, help="refuse grids of more points than this, >= 1 (default 2^26)"
@@ -129,7 +130,7 @@ def run(args) -> int:
     }
     if args.chunk_size is not None:
         kwargs["chunk_size"] = args.chunk_size
-    checked = spec.validate(method, axes, **kwargs, x64=args.x64)
+    checked = spec.validate(method, axes, **kwargs, x64=args.x64, store=store)
     if args.resume and not store:
         raise InputError("--resume", f"only a .zarr store can be resumed, not {args.output}")
     check_writable(args.output)

@@ -377,7 +377,9 @@ def test_help_states_the_axis_grammar(capsys, monkeypatch):
         cli.main(["sweep", "--help"])
     text = capsys.readouterr().out
     assert "log:START:STOP:NUM" in text and "--spectrum" in text
-    assert f"(default {sweep.DEFAULT_CHUNK})" in " ".join(text.split())  # stated without importing the engine
+    assert f"(default 1/64 of the grid, from {sweep.DEFAULT_CHUNK} to 2^20)" in " ".join(
+        text.split()
+    )  # no engine import
     # the description is laid out as written: one grammar form per line, no line over 120 characters
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 120

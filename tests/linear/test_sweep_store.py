@@ -147,7 +147,7 @@ def _peak_rss_mib(points_per_axis: int, out: Path) -> float:
         from sim.linear.sweep import engine
         grid = Grid((parse_axis("learning_rate", "log:1e-3:1:{points_per_axis}"),
                      parse_axis("sigma2", "log:1e-2:1:{points_per_axis}")))
-        engine.sweep("gd", grid, steps=8, tol=1e-3, output={str(out)!r}, progress=False)
+        engine.sweep("gd", grid, steps=8, tol=1e-3, chunk_size=32768, output={str(out)!r}, progress=False)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         """
     )
@@ -159,7 +159,8 @@ def _peak_rss_mib(points_per_axis: int, out: Path) -> float:
 
 
 def test_memory_of_a_streamed_sweep_does_not_grow_with_the_grid(tmp_path):
-    """16× more points (2^20 vs 2^24: 0.6 GB of summaries in memory) must cost well under that in resident memory."""
+    """16× more points (2^20 vs 2^24: 0.6 GB of summaries in memory) must cost well under that in resident memory
+    (same chunks: the memory in flight is the chunks', and the default grows them with the grid)."""
     small = _peak_rss_mib(1024, tmp_path / "small.zarr")
     large = _peak_rss_mib(4096, tmp_path / "large.zarr")
     assert large < small + 150, (small, large)  # in memory the large grid alone would add ~480 MiB of summaries
@@ -228,3 +229,22 @@ def test_two_processes_joined_by_jax_distributed_equal_one(tmp_path):
     grid = Grid((parse_axis("learning_rate", "0.01:1.4:37"), parse_axis("beta", "0.05:1:23")))
     one = engine.sweep("momentum", grid, steps=400, tol=1e-3, spectrum=[0.05, 5], progress=False)
     _assert_same(one, io.read(out))
+
+
+def test_default_chunks_grow_with_a_stored_grid_only():
+    """A store's chunk is one write per variable: large stored grids get large chunks (a function of the grid's size
+    alone, so a resumed store gets the same ones anywhere); in memory 32768 points, the fastest there."""
+    from sim.linear.sweep import spec
+
+    assert [spec.default_chunk(n, store=False) for n in (1, 2**20, 2**30)] == [32768] * 3
+    assert [spec.default_chunk(n, store=True) for n in (1, 2**21, 2**22, 2**24, 2**26, 2**30)] == [
+        32768,
+        32768,
+        65536,
+        2**18,
+        2**20,
+        2**20,
+    ]
+    grid = _grid(eta="log:1e-3:1:4096", sigma2="0.1:1:1024")  # 2^22 points
+    checked = spec.validate("gd", grid, steps=10, tol=1e-3, store=True)
+    assert checked["chunk_size"] == 65536 and spec.validate("gd", grid, steps=10, tol=1e-3)["chunk_size"] == 32768

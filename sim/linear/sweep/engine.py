@@ -39,7 +39,7 @@ from sim.linear.sweep.fields import FIELDS
 from sim.linear.sweep.spec import (
     DEFAULT_BLOCK,
     DEFAULT_BOUND,
-    DEFAULT_CHUNK,
+    DEFAULT_CHUNK,  # noqa: F401  (the figures' sweeps name it)
     PARAMETERS,
     STORE_MAX_POINTS,
     recorded,
@@ -63,7 +63,7 @@ def sweep(
     spectrum=None,
     target=None,
     dtype: str = "float32",
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     block: int = DEFAULT_BLOCK,
     divergence_bound: float = DEFAULT_BOUND,
     max_points: int | None = None,
@@ -84,7 +84,8 @@ def sweep(
       target: coordinates of w* in the singular basis, one per mode of ``spectrum`` (default: all equal).
       dtype: ``"float32"`` or ``"float64"`` (float64 needs ``jax.config.update("jax_enable_x64", True)`` or the
         ``jax.enable_x64()`` context).
-      chunk_size: points per compiled call, each call on one device (≥ 8).
+      chunk_size: points per compiled call, each call on one device (≥ 8; default
+        :func:`sim.linear.sweep.spec.default_chunk`: 32768, larger for a large grid streamed to a store).
       block: steps fused per loop iteration (divergence is checked every ``block`` steps).
       divergence_bound: divergence bound on the relative state norm (‖u_t‖ with ‖u_0‖ = 1).
       max_points: refuse grids larger than this (default: 2²⁶ in memory; for a store, what the disk can hold).
@@ -117,6 +118,7 @@ def sweep(
         divergence_bound=divergence_bound,
         max_points=(MAX_POINTS if output is None else STORE_MAX_POINTS) if max_points is None else max_points,
         x64=jax.config.jax_enable_x64,
+        store=output is not None,
     )
     chunk_size, block = spec["chunk_size"], spec["block"]
     hyper_names = PARAMETERS[method]

@@ -28,12 +28,26 @@ PARAMETERS = {
     "nesterov": ("learning_rate", "momentum"),
 }
 MAX_STEPS = 2**24  # step counters are exact in float32 up to here
-DEFAULT_CHUNK = 32768
+DEFAULT_CHUNK = 32768  # points per call in memory, and the smallest default for a store (default_chunk)
+LARGEST_STORE_CHUNK = 2**20
 MIN_CHUNK = 8  # below a few lanes XLA specializes the kernel differently and rounding could depend on the chunking
 DEFAULT_BLOCK = 16
 DEFAULT_BOUND = 1e10
 HINTS = {"float32": "; --x64 computes in float64", "float64": ""}
 STORE_MAX_POINTS = 2**40  # a results store holds no grid-sized array in memory: the disk is the limit
+
+
+def default_chunk(points: int, store: bool) -> int:
+    """Points per compiled call when none is given: ``DEFAULT_CHUNK`` in memory; for a store, 1/64 of the grid
+    rounded down to a power of two, from ``DEFAULT_CHUNK`` to ``LARGEST_STORE_CHUNK``.
+
+    In memory, 32768-point calls were the fastest (benchmarks/RESULTS.md §1: larger ones were up to 20 % slower). A
+    store's chunk is one write per variable, whose fixed cost dominated a 2^30-point sweep in 32768-point chunks
+    (§5); 2^20 points keep a few hundred MB in flight. A function of the grid's size only, so a resumed store gets
+    the same chunks on any machine."""
+    if not store:
+        return DEFAULT_CHUNK
+    return int(min(LARGEST_STORE_CHUNK, max(DEFAULT_CHUNK, 1 << max(int(points) // 64, 1).bit_length() - 1)))
 
 
 def check_hyperparameter(name: str, values) -> np.ndarray:
@@ -56,13 +70,15 @@ def validate(
     spectrum=None,
     target=None,
     dtype: str = "float32",
-    chunk_size=DEFAULT_CHUNK,
+    chunk_size=None,
     block=DEFAULT_BLOCK,
     divergence_bound=DEFAULT_BOUND,
     max_points=MAX_POINTS,
     x64: bool = False,
+    store: bool = False,
 ) -> dict:
-    """Check a sweep's arguments (``x64``: whether JAX's x64 mode is on); return them normalized.
+    """Check a sweep's arguments (``x64``: whether JAX's x64 mode is on; ``store``: whether the results stream to a
+    store, which sets the default ``chunk_size``); return them normalized.
 
     Returns:
       ``{"steps", "tol", "problem", "dtype", "chunk_size", "block"}`` with whole numbers as ints and ``problem`` the
@@ -73,7 +89,9 @@ def validate(
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
     max_points = check_int("max_points", max_points, minimum=1)
     tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
-    chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
+    chunk_size = (
+        default_chunk(grid.size, store) if chunk_size is None else check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
+    )
     block = check_int("block", block, minimum=1, maximum=64)
     check_positive_finite("divergence_bound", divergence_bound)
     if dtype not in ("float32", "float64"):
