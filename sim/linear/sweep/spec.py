@@ -89,9 +89,9 @@ def validate(
     steps = check_int("steps", steps, minimum=1, maximum=MAX_STEPS)
     max_points = check_int("max_points", max_points, minimum=1)
     tol = float(check_in_interval("tol", tol, 0.0, 1.0, closed_high=False))
-    chunk_size = (
-        default_chunk(grid.size, store) if chunk_size is None else check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
-    )
+    if chunk_size is None:
+        chunk_size = default_chunk(grid.size, store)
+    chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
     block = check_int("block", block, minimum=1, maximum=64)
     check_positive_finite("divergence_bound", divergence_bound)
     if dtype not in ("float32", "float64"):
