@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 
+from sim.cli.sweep import add_cluster_arguments, several_processes
 from sim.core.validate import InputError, check_int, check_writable
 
 COMMON_EPILOG = """\
@@ -25,8 +26,11 @@ conventions: per-sample loss l = 1/2 (x~ w - y)^2 with x~ = x + N(0, sigma^2) dr
 
 EPILOGS = {
     "scalar": COMMON_EPILOG + "example:\n  sim mc scalar --x 1 --y 1 --sigma 0.5 --eta 0.5 --steps 200 "
-    "--trajectories 1000000 -o run.nc\n",
-    "sweep": COMMON_EPILOG + "axes: START:STOP:NUM, log:START:STOP:NUM, V1,V2,... or V.\nexample:\n"
+    "--trajectories 1000000 -o scalar.nc\n",
+    "sweep": COMMON_EPILOG + "axes: START:STOP:NUM, log:START:STOP:NUM, V1,V2,... or V.\n"
+    "results: -o RUN.nc (written at the end) or -o RUN.zarr (written as blocks finish; a killed run continues\n"
+    "  with the same command and --resume; several processes, each given --coordinator HOST:PORT\n"
+    "  --num-processes N --process-id I or --distributed, share one store).\nexample:\n"
     "  sim mc sweep --eta 0.05:2.5:50 --sigma 0:1.5:31 --steps 400 --trajectories 2000 -o boundaries.nc\n",
     "vector": COMMON_EPILOG + "data: --data FILE (.csv: one row per point, last column y, '#' comments; .npz: arrays "
     "x and y),\n  or a seeded random problem (--points, --dim) whose X has singular values\n"
@@ -91,6 +95,7 @@ def _problem_parser(kinds, name: str, help_text: str) -> argparse.ArgumentParser
             help="results file: .nc (written at the end) or .zarr (a store written as blocks finish, resumable)",
         )
         p.add_argument("--resume", action="store_true", help="continue the .zarr store a killed run left")
+        add_cluster_arguments(p)
     else:
         p.add_argument("-o", "--output", required=True, metavar="PATH", help="netCDF file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -119,11 +124,17 @@ def run(args) -> int:
     }
     if args.chunk_size is not None:
         common["chunk_size"] = args.chunk_size
+    several = False
     if args.kind == "sweep":
         _sweep_grid(args)  # the axes are checked (the grid's size from their text) before JAX starts
+        several = several_processes(args, store)
 
     import jax
 
+    if several:
+        from sim.core import cluster
+
+        cluster.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     start = time.perf_counter()
@@ -136,11 +147,11 @@ def run(args) -> int:
         ds.attrs.update(command)
     if not store:
         io.write(ds, args.output)
-    print(
-        f"mc {args.kind}: {time.perf_counter() - start:.1f} s ({common['dtype']}, {ds.attrs['device_count']} device(s))"
-    )
-    print("\n".join(lines))
-    print(f"wrote {args.output}")
+    if jax.process_index() == 0:
+        took = time.perf_counter() - start
+        print(f"mc {args.kind}: {took:.1f} s ({common['dtype']}, {ds.attrs['device_count']} device(s))")
+        print("\n".join(lines))
+        print(f"wrote {args.output}")
     if not ds.attrs.get("complete", 1):
         again = "; continue it with the same command and --resume" if store else ""
         print(f"the run was interrupted: {args.output} holds the finished work{again}", file=sys.stderr)

@@ -94,10 +94,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the .zarr store a killed run of this command left")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--coordinator", metavar="HOST:PORT", help="several processes: process 0's address")
-    p.add_argument("--num-processes", type=int, metavar="N", help="several processes: how many take part")
-    p.add_argument("--process-id", type=int, metavar="I", help="several processes: this one's index in [0, N)")
-    p.add_argument("--distributed", action="store_true", help="several processes: detect them (SLURM, Open MPI)")
+    add_cluster_arguments(p)
     p.add_argument(
         "-o",
         "--output",
@@ -136,9 +133,7 @@ def run(args) -> int:
     check_writable(args.output)
     record = spec.recorded(method, axes, checked, spec.DEFAULT_BOUND)
     resume = io.check_output(args.output, resume=args.resume, overwrite=args.overwrite, spec=record)
-    several = args.distributed or args.coordinator is not None or args.num_processes is not None
-    if several and not store:
-        raise InputError("--output", "several processes write into one .zarr store: give -o RUN.zarr")
+    several = several_processes(args, store)
 
     import jax
 
@@ -172,6 +167,22 @@ def run(args) -> int:
         )
         return 128 + (ds.attrs.get("stopped_by_signal") or 2)
     return 0
+
+
+def add_cluster_arguments(p) -> None:
+    """The flags that join several processes writing one store (``sim sweep``, ``sim mc sweep``)."""
+    p.add_argument("--coordinator", metavar="HOST:PORT", help="several processes: process 0's address")
+    p.add_argument("--num-processes", type=int, metavar="N", help="several processes: how many take part")
+    p.add_argument("--process-id", type=int, metavar="I", help="several processes: this one's index in [0, N)")
+    p.add_argument("--distributed", action="store_true", help="several processes: detect them (SLURM, Open MPI)")
+
+
+def several_processes(args, store: bool) -> bool:
+    """Whether the command asks for several processes (refused unless they write into a store)."""
+    several = args.distributed or args.coordinator is not None or args.num_processes is not None
+    if several and not store:
+        raise InputError("--output", "several processes write into one .zarr store: give -o RUN.zarr")
+    return several
 
 
 def summary(ds, seconds: float, *, batch: int = 2**22) -> str:

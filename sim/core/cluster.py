@@ -4,10 +4,11 @@ Contract: :func:`initialize` joins this process to a group of processes (the coo
 and this one's index; or, with ``auto``, what ``jax.distributed.initialize()`` detects under SLURM or Open MPI) before
 any computation, and selects the gloo collectives on CPUs so the group can meet at barriers. Afterwards
 ``jax.process_count()`` and ``jax.process_index()`` say who is who, and each process computes on its
-``jax.local_devices()`` only. :func:`barrier` waits for every process. The engines split their chunks between the
-processes (process ``i`` takes every ``n``-th chunk from the ``i``-th), process 0 writes the results store's template
-before the first barrier and its final attrs after the last, and every process writes its own chunks into the same
-store (whole-chunk writes need no locks).
+``jax.local_devices()`` only. :func:`barrier` waits for every process. The engines that write a store (``sim
+sweep``'s and ``sim mc sweep``'s) share it through :func:`open_results` (process 0 writes the store's template before
+the first barrier), :func:`share` (process ``i`` takes every ``n``-th block from the ``i``-th) and
+:func:`finish_results` (process 0 writes the final attrs after the last barrier); every process writes its own blocks
+into the same store (whole-chunk writes need no locks).
 """
 
 from __future__ import annotations
@@ -63,3 +64,45 @@ def barrier(name: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
+
+
+def open_results(path, layout: dict, *, resume: bool, template=None):
+    """The run's :class:`sim.core.io.Results` (``layout``: its keyword arguments but ``resume``), shared by the
+    processes: process 0 creates the store, or opens it to resume, and on creation calls ``template(results)`` to add
+    what else the store holds; then every process meets at a barrier and the others open the store. In one process
+    this is just the ``Results`` (in memory when ``path`` is None)."""
+    import jax
+
+    from sim.core import io
+
+    results = None
+    if jax.process_index() == 0:
+        results = io.Results(path, **layout, resume=resume)
+        if template is not None and not resume:
+            template(results)
+    barrier("sim-results-template")
+    return results or io.Results(path, **layout, resume=True)
+
+
+def share(blocks, results) -> list:
+    """This process's share of ``blocks`` (:class:`sim.core.engine.Block`) that ``results`` does not hold yet: process
+    ``i`` of ``n`` takes every ``n``-th block by index from the ``i``-th, the same share whatever is already done."""
+    import jax
+
+    done = {b.index for b in results.done(blocks)}
+    n, i = jax.process_count(), jax.process_index()
+    return [b for b in blocks if b.index % n == i and b.index not in done]
+
+
+def finish_results(results, blocks, outcome) -> bool:
+    """Once this process's share has run: wait for every process, then return whether the whole run is complete (in
+    one process: whether its run was; in several: whether every block is done), recorded by process 0 before a last
+    barrier."""
+    import jax
+
+    barrier("sim-results-done")
+    complete = outcome.complete if jax.process_count() == 1 else len(results.done(blocks)) == len(blocks)
+    if jax.process_index() == 0:
+        results.finish(complete=int(complete), stopped_by_signal=outcome.signal or 0)
+    barrier("sim-results-final")  # every process reads the final attrs afterwards
+    return complete

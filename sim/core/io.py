@@ -159,6 +159,7 @@ class Results:
         resume: bool = False,
     ):
         self.path, self.dims, self.shape = path, tuple(dims), tuple(int(n) for n in shape)
+        self.block_shape = tuple(int(n) for n in block_shape)
         self.variables = {**variables, COMPUTED: (np.bool_, {"description": COMPUTED_DOC})}
         self.coords, self.attrs = dict(coords), dict(attrs)
         if path is None:

@@ -86,8 +86,8 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
+from sim.core import cluster, io, runtime
 from sim.core import engine as run_engine
-from sim.core import io, runtime
 from sim.core.grid import MAX_POINTS, Grid
 from sim.core.validate import InputError, check_finite, check_int, check_positive_finite
 from sim.noisy.engine import (
@@ -720,6 +720,8 @@ def scalar_sweep(
         raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
     if resume and output is None:
         raise InputError("resume", "needs an output store to resume")
+    if jax.process_count() > 1 and output is None:
+        raise InputError("output", "several processes need a .zarr store to write into")
     grid.check_budget(max_points)
     vals = grid.values_at(np.arange(grid.size))
     xs = vals.get("x", np.full(grid.size, float(x)))
@@ -750,20 +752,19 @@ def scalar_sweep(
     record_attrs = _sweep_attrs(grid, plan, x, y, steps, block, dtype, point_chunk) | dict(attrs or {})
     if output is not None:
         io.check_output(output, resume=resume, overwrite=not resume, spec=record_attrs["spec"])
-    results = io.Results(
-        output,
-        dims=names,
-        shape=grid.shape,
-        coords=grid.coords(),
-        variables=_SWEEP_VARIABLES,
-        attrs=record_attrs,
-        block_shape=bshape,
-        resume=resume,
-    )
-    quantile = _QuantileStore(results, q, bshape, resume)
-    chunks = run_engine.blocks(grid.shape, point_chunk)
-    done = {b.index for b in results.done(chunks)}
-    chunks = [b for b in chunks if b.index not in done]
+    layout = {
+        "dims": names,
+        "shape": grid.shape,
+        "coords": grid.coords(),
+        "variables": _SWEEP_VARIABLES,
+        "attrs": record_attrs,
+        "block_shape": bshape,
+    }
+    # process 0 writes the store's template, quantiles included
+    results = cluster.open_results(output, layout, resume=resume, template=lambda r: _QuantileStore.create(r, q))
+    quantile = _QuantileStore(results, q)
+    blocks = run_engine.blocks(grid.shape, point_chunk)
+    chunks = cluster.share(blocks, results)
 
     def launch(chunk, device):  # nothing yet: a block's work runs in collect, so a signal stops the next block
         return device
@@ -786,20 +787,21 @@ def scalar_sweep(
         results.store(chunk, values)  # its done marker last
         stored.append(chunk.size)
 
+    one = jax.process_count() == 1
     outcome = run_engine.run(
         chunks,
         launch,
         collect,
         store,
-        devices=jax.devices()[: max(len(chunks), 1)],
+        devices=jax.local_devices()[: max(len(chunks), 1)],
         size=lambda chunk: chunk.size,
-        total=grid.size,
-        done=grid.size - sum(c.size for c in chunks),
+        total=grid.size if one else None,
+        done=grid.size - sum(c.size for c in chunks) if one else 0,
         progress=progress,
         desc="noisy-input sweep",
         unit="pt",
     )
-    results.finish(complete=int(outcome.complete), stopped_by_signal=outcome.signal or 0)
+    cluster.finish_results(results, blocks, outcome)
     if not outcome.complete:
         kept = grid.size - sum(c.size for c in chunks) + sum(stored)
         print(f"noisy-input sweep: stopped by a signal, keeping {kept:,} of {grid.size:,} points", file=sys.stderr)
@@ -847,29 +849,31 @@ class _QuantileStore:
     whole-chunk write, made before the block's ``computed`` marker (so a resumed store never lacks a block's
     quantiles)."""
 
-    def __init__(self, results, q, bshape, resume: bool):
+    def __init__(self, results, q):
         self.q, self.results = q, results
-        shape = (q.size, *results.shape)
         if not q.size:
             self.array = None
         elif results.path is None:
-            self.array = np.full(shape, np.nan)
+            self.array = np.full((q.size, *results.shape), np.nan)
         else:
-            if not resume:
-                coord = results.group.create_array(
-                    "quantile", shape=q.shape, dtype=q.dtype, dimension_names=["quantile"]
-                )
-                coord[:] = q
-                arr = results.group.create_array(
-                    "w_quantile",
-                    shape=shape,
-                    chunks=(q.size, *bshape),
-                    dtype=np.float64,
-                    fill_value=np.nan,
-                    dimension_names=("quantile", *results.dims),
-                )
-                arr.attrs.update({"description": _QUANTILE_DOC})
             self.array = results.group["w_quantile"]
+
+    @staticmethod
+    def create(results, q) -> None:
+        """Add ``quantile`` and ``w_quantile`` (chunked like the blocks) to a new store."""
+        if results.path is None or not q.size:
+            return
+        coord = results.group.create_array("quantile", shape=q.shape, dtype=q.dtype, dimension_names=["quantile"])
+        coord[:] = q
+        arr = results.group.create_array(
+            "w_quantile",
+            shape=(q.size, *results.shape),
+            chunks=(q.size, *results.block_shape),
+            dtype=np.float64,
+            fill_value=np.nan,
+            dimension_names=("quantile", *results.dims),
+        )
+        arr.attrs.update({"description": _QUANTILE_DOC})
 
     def store(self, block, values) -> None:
         if self.array is not None:

@@ -278,3 +278,32 @@ def test_sweep_streams_to_a_store_that_resumes_and_equals_the_nc(tmp_path, capsy
     other = ["--eta", "0.2:2.4:6", "--sigma", "0,0.5,1", "--steps", "41", "--trajectories", "512", "--no-progress"]
     assert cli.main(["mc", "sweep", *other, "-o", str(store), "--resume"]) == 2
     assert "was written by a different command" in capsys.readouterr().err
+
+
+def test_sweep_over_two_processes_equals_one(tmp_path, capsys):
+    """Two local processes joined by jax.distributed share the blocks of one store (2 blocks of 256 points here);
+    the result is bitwise the one-process run's."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from tests.linear.test_sweep_store import run_two_processes
+
+    axes = ["--eta", "0.2:2.4:40", "--sigma", "0:1:8", *TINY]
+    assert cli.main(["mc", "sweep", *axes, "-o", str(tmp_path / "one.nc")]) == 0
+    capsys.readouterr()
+    store = tmp_path / "two.zarr"
+    code = "import sys\nfrom sim import cli\nsys.exit(cli.main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def argv(address, rank):
+        cluster = ["--coordinator", address, "--num-processes", "2", "--process-id", str(rank)]
+        return [sys.executable, "-c", code, "mc", "sweep", *axes, "-o", str(store), *cluster]
+
+    outputs = run_two_processes(argv, env)
+    printed = [[line for line in out.splitlines() if not line.startswith("[Gloo]")] for out in outputs]
+    assert f"wrote {store}" in printed[0] and printed[1] == []  # process 0 reports, once
+    one, two = io.read(tmp_path / "one.nc"), io.read(store)
+    assert bool(two.computed.all()) and two.attrs["complete"] == 1
+    for name in ("w_mean", "w_var", "mean_factor", "lyapunov", "w_quantile", "variance_bounded"):
+        np.testing.assert_array_equal(two[name].values, one[name].values, err_msg=name)

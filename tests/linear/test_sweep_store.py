@@ -185,13 +185,33 @@ def test_a_failing_store_raises_and_keeps_what_was_written(tmp_path, monkeypatch
     assert int(ds.computed.sum()) == sum(b.size for b in calls) > 0
 
 
-def test_two_processes_joined_by_jax_distributed_equal_one(tmp_path):
-    """Two local processes of one CPU device each write their shares of the chunks into one store."""
+def run_two_processes(argv, env) -> list[str]:
+    """Run ``argv(coordinator, rank)`` as two processes at once (a free local port as the coordinator's), wait for
+    both (4 minutes at most; neither is left behind), assert both exited 0, and return their stdouts."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    procs = [
+        subprocess.Popen(
+            argv(f"127.0.0.1:{port}", rank), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for rank in range(2)
+    ]
+    try:
+        results = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    for p, (_, stderr) in zip(procs, results, strict=True):
+        assert p.returncode == 0, stderr[-2000:]
+    return [stdout for stdout, _ in results]
+
+
+def test_two_processes_joined_by_jax_distributed_equal_one(tmp_path):
+    """Two local processes of one CPU device each write their shares of the chunks into one store."""
     code = textwrap.dedent(
         """
         import sys
@@ -207,25 +227,8 @@ def test_two_processes_joined_by_jax_distributed_equal_one(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     out = tmp_path / "two.zarr"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, f"127.0.0.1:{port}", str(i), str(out)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(2)
-    ]
-    try:
-        results = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-    for p, (_, stderr) in zip(procs, results, strict=True):
-        assert p.returncode == 0, stderr[-2000:]
-    assert "rank 0 complete 1" in results[0][0]
+    printed = run_two_processes(lambda address, rank: [sys.executable, "-c", code, address, str(rank), str(out)], env)
+    assert "rank 0 complete 1" in printed[0] and "rank 1 complete 1" in printed[1]  # both read the final attrs
     grid = Grid((parse_axis("learning_rate", "0.01:1.4:37"), parse_axis("beta", "0.05:1:23")))
     one = engine.sweep("momentum", grid, steps=400, tol=1e-3, spectrum=[0.05, 5], progress=False)
     _assert_same(one, io.read(out))

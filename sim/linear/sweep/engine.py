@@ -102,7 +102,7 @@ def sweep(
         raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
     if resume and output is None:
         raise InputError("resume", "needs an output store to resume")
-    processes, rank = jax.process_count(), jax.process_index()
+    processes = jax.process_count()
     if processes > 1 and output is None:
         raise InputError("output", "several processes need a .zarr store to write into")
     spec = validate(
@@ -161,16 +161,11 @@ def sweep(
         "attrs": record,
         "block_shape": engine.block_shape(grid.shape, chunk_size),
     }
-    # process 0 writes the store's template; the others open it once it is there
-    results = io.Results(output, **layout, resume=resume) if rank == 0 else None
-    cluster.barrier("sim-sweep-template")
-    results = results or io.Results(output, **layout, resume=True)
+    results = cluster.open_results(output, layout, resume=resume)  # process 0 writes the template
+    blocks = engine.blocks(grid.shape, chunk_size)
     if use_native or output is not None:
         # the compiled loop stops each tile of 64 points on its own, so blocks of the grid in C order are best
-        chunks = engine.blocks(grid.shape, chunk_size)
-        done = {b.index for b in results.done(chunks)}
-        # each process takes every processes-th block, by index (the same share whatever is already done)
-        chunks = [b for b in chunks if b.index % processes == rank and b.index not in done]
+        chunks = cluster.share(blocks, results)
     else:
         # the XLA loop stops a whole chunk at once, so its chunks hold points sorted by their predicted step count
         order = _work_order(grid.size, chunk_size, devices, inputs, estimate)
@@ -199,15 +194,7 @@ def sweep(
         desc=f"sweep {method}",
         unit="pt",
     )
-    cluster.barrier("sim-sweep-done")
-    if processes > 1:  # complete when every process finished its share
-        complete = len(results.done(engine.blocks(grid.shape, chunk_size))) == len(
-            engine.blocks(grid.shape, chunk_size)
-        )
-    else:
-        complete = outcome.complete
-    if rank == 0:
-        results.finish(complete=int(complete), stopped_by_signal=outcome.signal or 0)
+    cluster.finish_results(results, blocks, outcome)
     return results.dataset()
 
 
