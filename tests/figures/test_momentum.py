@@ -17,6 +17,9 @@ from sim.linear import theory
 from sim.linear.problems import course_momentum_data
 from tests import reference
 
+# its module-scoped fixtures are costly: one xdist worker runs the whole module (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("figures.test_momentum")
+
 
 @pytest.fixture(scope="module")
 def data():

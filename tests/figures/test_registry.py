@@ -30,6 +30,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[2]
 
 
+# its module-scoped fixtures are costly: one xdist worker runs the whole module (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("figures.test_registry")
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")

@@ -28,6 +28,10 @@ N_TRAIN = 300
 PART1_STEPS = 400
 
 
+# its module-scoped fixtures are costly: one xdist worker runs the whole module (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("networks.test_course")
+
+
 @pytest.fixture(scope="module")
 def part2():
     return experiments.part2(models=["shallow", "small", "large", "he"], n_train=N_TRAIN, progress=False)
@@ -163,12 +167,12 @@ def test_result_attrs_are_netcdf_safe(tmp_path):
 # Figures (from the fixtures' datasets; rendering the registered quick configs is the slow test below)
 
 
-def test_figures_draw_from_experiment_datasets(part1, part2, tmp_path):
+def test_figures_draw_from_experiment_datasets(part1, part2, part2_seeds, tmp_path):
     from sim.figures.base import fixed_style, save
 
     names = {"features_part1": part1, "features_part1_principal": part1}
     names |= {"features_part2": part2, "features_part2_principal": part2}
-    names["features_part2_seeds"] = experiments.part2_seeds(seeds=2, **SEEDS_KW)
+    names["features_part2_seeds"] = part2_seeds
     with fixed_style():
         for name, ds in names.items():
             before = ds.copy(deep=True)

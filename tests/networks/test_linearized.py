@@ -10,6 +10,9 @@ from sim.core.validate import InputError
 from sim.figures import registry as figures
 from sim.networks import linearized
 
+# its module-scoped fixtures are costly: one xdist worker runs the whole module (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("networks.test_linearized")
+
 
 @pytest.fixture(scope="module")
 def comparison():

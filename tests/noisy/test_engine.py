@@ -116,7 +116,9 @@ def _walk(key, scale):  # a sum of 5 normals drawn in blocks of 2: w_t = Σ_{k<t
     return {"w": mc.simulate(lambda w, z: w + scale * z, jnp.zeros(()), key, steps=5, record_steps=(1, 3, 5), block=2)}
 
 
-@pytest.mark.parametrize("prng", mc.PRNGS)
+@pytest.mark.parametrize(  # threefry2x32 (not the default) takes 15 s: slow
+    "prng", [p if p == mc.DEFAULT_PRNG else pytest.param(p, marks=pytest.mark.slow) for p in mc.PRNGS]
+)
 def test_draws_depend_only_on_seed_and_trajectory_index(prng):
     """Trajectory i's draws are those of ``fold_in(key(seed), i)`` alone, on any device, in any chunk."""
     n = 3000

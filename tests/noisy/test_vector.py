@@ -28,6 +28,10 @@ CASES = {"minibatch": (4, None), "decay": (4, DECAY), "full": (16, None)}  # (ba
 K = len(CASES) * (2 * SHAPE[1] + 1) * (len(RECORD) - 1)  # mean and variance per coordinate, E‖w − w_ridge‖²
 
 
+# its module-scoped fixtures are costly: one xdist worker runs the whole module (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("noisy.test_vector")
+
+
 @pytest.fixture(scope="module")
 def problem():
     return datasets.synthetic_problem(shape=SHAPE, seed=1)
@@ -192,6 +196,7 @@ def test_recovered_filter_factors_are_the_ridge_factors(runs, problem):
     assert np.all(hi < 0.99)  # none reaches least squares' factor 1
 
 
+@pytest.mark.slow  # 25 s; the engine's chunk independence is tested in tests/noisy/test_engine.py by default
 def test_results_do_not_depend_on_chunk_size(problem):
     x, y = problem
     kw = {"sigma": SIGMA, "learning_rate": ETA, "steps": STEPS, "trajectories": 600, "record_steps": RECORD}
