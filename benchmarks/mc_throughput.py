@@ -97,7 +97,7 @@ def repeat_subprocess(fn, repeats: int):
 
 def cli_command(n: int, steps: int, out: Path) -> list[str]:
     problem = ["--x", "1", "--y", "1", "--sigma", str(PROBLEM["sigma"]), "--eta", str(PROBLEM["learning_rate"])]
-    run = ["--steps", str(steps), "--trajectories", str(n), "--no-progress", "-o", str(out)]
+    run = ["--steps", str(steps), "--trajectories", str(n), "--no-progress", "--overwrite", "-o", str(out)]
     return [sys.executable, "-m", "sim.cli", "mc", "scalar", *problem, *run]
 
 
