@@ -134,7 +134,7 @@ def run(args) -> int:
         kw = (QUICK[preset] if args.quick else {}) | steps
         fn = experiments.part1 if preset == "course-part1" else experiments.part2
         if seeds is not None:
-            kw = {k: v for k, v in kw.items() if k != "models"} | {"seeds": seeds}
+            kw |= {"seeds": seeds}
             fn = experiments.part2_seeds
     else:
         if args.quick:

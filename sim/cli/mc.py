@@ -124,9 +124,9 @@ def run(args) -> int:
     }
     if args.chunk_size is not None:
         common["chunk_size"] = args.chunk_size
-    several = False
+    several, sweep = False, None
     if args.kind == "sweep":
-        _sweep_grid(args)  # the axes are checked (the grid's size from their text) before JAX starts
+        sweep = _sweep_settings(args)  # the axes are checked (the grid's size from their text) before JAX starts
         several = several_processes(args, store)
 
     import jax
@@ -141,7 +141,7 @@ def run(args) -> int:
     command = {"command": shlex.join(["sim", *args.argv])}
     if args.kind == "sweep":
         stream = {"output": args.output, "resume": resume} if store else {}
-        ds, lines = _sweep(args, common | stream, command)
+        ds, lines = _sweep(args, sweep | common | stream, command)
     else:
         ds, lines = {"scalar": _scalar, "vector": _vector}[args.kind](args, common)
         ds.attrs.update(command)
@@ -206,30 +206,24 @@ def _scalar_estimates(last, attrs) -> tuple[tuple[str, str], tuple[str, str]]:
     return (mean, ""), (f"{var} [{float(last.w_var_ci_low):.6g}, {float(last.w_var_ci_high):.6g}]", "")
 
 
-def _sweep_grid(args):
-    """The sweep's grid from the axis text (its size checked before any axis is built); an x of one value is a
-    setting, not an axis."""
+def _sweep_settings(args) -> dict:
+    """The sweep's grid from the axis text (its size checked against ``--max-points`` before any axis is built), the
+    budget, and x when it has one value (a setting, not an axis)."""
     from sim.core import grid
 
+    max_points = grid.MAX_POINTS if args.max_points is None else check_int("max_points", args.max_points, minimum=1)
     specs = {"learning_rate": args.learning_rate, "sigma": args.sigma, "x": args.x}
-    axes = grid.parse_grid(specs, max_points=_max_points(args), knob="--max-points").axes
-    return grid.Grid(tuple(a for a in axes if a.name != "x" or len(a) > 1)), float(axes[-1].values[0])
+    axes = grid.parse_grid(specs, max_points=max_points, knob="--max-points").axes
+    settings = {"grid": grid.Grid(tuple(a for a in axes if a.name != "x" or len(a) > 1)), "max_points": max_points}
+    return settings if len(axes[-1]) > 1 else settings | {"x": float(axes[-1].values[0])}
 
 
-def _max_points(args) -> int:
-    from sim.core.grid import MAX_POINTS
-
-    return MAX_POINTS if args.max_points is None else check_int("max_points", args.max_points, minimum=1)
-
-
-def _sweep(args, common, attrs):
+def _sweep(args, settings, attrs):
     import numpy as np
 
     from sim.noisy import scalar
 
-    grid, x = _sweep_grid(args)
-    kwargs = {} if "x" in grid.names else {"x": x}
-    ds = scalar.scalar_sweep(grid, y=args.y, max_points=_max_points(args), attrs=attrs, **common, **kwargs)
+    ds = scalar.scalar_sweep(y=args.y, attrs=attrs, **settings)
     done = ds.computed.values
     if not done.any():
         return ds, ["  no grid point finished"]

@@ -66,6 +66,14 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def check_output(path) -> None:
+    """Refuse (``InputError`` naming ``output``) several processes without a store to write into."""
+    import jax
+
+    if jax.process_count() > 1 and path is None:
+        raise InputError("output", "several processes need a .zarr store to write into")
+
+
 def open_results(path, layout: dict, *, resume: bool, template=None):
     """The run's :class:`sim.core.io.Results` (``layout``: its keyword arguments but ``resume``), shared by the
     processes: process 0 creates the store, or opens it to resume, and on creation calls ``template(results)`` to add

@@ -613,13 +613,19 @@
     state.mapCache = base;
   }
 
-  function drawMap() {
-    const canvas = $("map");
+  // a plot's canvas reset to its cached static layer, ready to draw the moving parts in layout coordinates
+  function fromCache(id, layout, cache) {
+    const canvas = $(id);
     const ctx = canvas.getContext("2d");
-    const dpr = canvas.width / MAP.width;
+    const dpr = canvas.width / layout.width;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(state.mapCache, 0, 0);
+    ctx.drawImage(cache, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return ctx;
+  }
+
+  function drawMap() {
+    const ctx = fromCache("map", MAP, state.mapCache);
     const r = plotRect(MAP);
     const p = mapPixel(state.eta, state.beta);
     ctx.save();
@@ -740,12 +746,7 @@
   }
 
   function drawDistill() {
-    const canvas = $("distill");
-    const ctx = canvas.getContext("2d");
-    const dpr = canvas.width / DISTILL.width;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(state.distillCache, 0, 0);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = fromCache("distill", DISTILL, state.distillCache);
     const r = plotRect(DISTILL);
     state.spectrum.forEach((s, i) => {
       const d = emaToDistill(state.eta, state.beta, s);

@@ -720,8 +720,7 @@ def scalar_sweep(
         raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
     if resume and output is None:
         raise InputError("resume", "needs an output store to resume")
-    if jax.process_count() > 1 and output is None:
-        raise InputError("output", "several processes need a .zarr store to write into")
+    cluster.check_output(output)
     grid.check_budget(max_points)
     vals = grid.values_at(np.arange(grid.size))
     xs = vals.get("x", np.full(grid.size, float(x)))

@@ -102,9 +102,8 @@ def sweep(
         raise InputError("output", f"must be a .zarr store to stream to, got {output!r} (write a .nc with sim.core.io)")
     if resume and output is None:
         raise InputError("resume", "needs an output store to resume")
+    cluster.check_output(output)
     processes = jax.process_count()
-    if processes > 1 and output is None:
-        raise InputError("output", "several processes need a .zarr store to write into")
     spec = validate(
         method,
         grid,
