@@ -66,6 +66,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def print_header(dtype: str, note: str = "") -> None:
+    """Print the run's setup: JAX's devices and the CPU model, XLA_FLAGS, versions, dtype and git revision."""
+    import jax
+    import numpy as np
+
+    from sim.core import runtime
+
+    devices = jax.devices()
+    print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform}); CPU: {cpu_model()}")
+    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    git = runtime.provenance()["git_revision"]
+    line = f"jax {jax.__version__}, numpy {np.__version__}, dtype {dtype}, git {git}"
+    print(f"{line}; {note}" if note else line, flush=True)
+
+
+def torch_status(install_hint: str) -> tuple[object | None, str]:
+    """``(torch, note)``: the torch module and its version, or None and why it is skipped (``install_hint``)."""
+    try:
+        import torch
+    except ImportError as err:
+        return None, f"skipped: torch is not installed ({err}); {install_hint}"
+    return torch, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
 def write_results(path: Path, record: dict) -> None:
     """Write ``record`` as indented JSON (numpy scalars as floats), creating the folder, and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Timed, write_results  # the sibling module of shared benchmark helpers
+from common import Timed, print_header, torch_status, write_results  # the sibling module of shared benchmark helpers
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
@@ -74,14 +74,6 @@ def time_sim(method: str, params, x, repeats: int):
 
 # --------------------------------------------------------------------------------------------------------------
 # torch.func baseline
-
-
-def torch_status() -> tuple[object | None, str]:
-    try:
-        import torch
-    except ImportError as err:
-        return None, f"skipped: torch is not installed ({err}); install it to compare against torch.func"
-    return torch, f"torch {torch.__version__}"
 
 
 def time_torch(torch, params, x, repeats: int, chunk: int):
@@ -163,11 +155,9 @@ def main(argv=None) -> int:
     from sim.networks import mlp as networks
 
     prov = runtime.provenance()
-    devices = jax.devices()
-    torch, torch_note = torch_status()
+    torch, torch_note = torch_status("install it to compare against torch.func")
     t_start = time.perf_counter()
-    print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform}); dtype {DTYPE}")
-    print(f"jax {jax.__version__}, numpy {np.__version__}, git {prov['git_revision']}; {torch_note}", flush=True)
+    print_header(DTYPE, torch_note)
 
     measurements = []
     for width in args.widths:

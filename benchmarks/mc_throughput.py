@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(1, str(ROOT))  # this checkout's sim, not another installed copy (the subprocesses get it too)
 
-from common import Timed, cpu_model, wait_quiet, write_results  # noqa: E402  (the sibling module of benchmark helpers)
+from common import Timed, cpu_model, print_header, wait_quiet, write_results  # noqa: E402  (the sibling module of benchmark helpers)
 
 from sim.core import runtime  # noqa: E402  (importing sim starts no JAX backend; configure_cpu_devices() comes first)
 
@@ -410,9 +410,7 @@ def main(argv=None) -> int:
     devices = jax.devices()
     prov = runtime.provenance()
     t_start = time.perf_counter()
-    print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform}); CPU: {cpu_model()}")
-    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} (set by configure_cpu_devices: {flags_set is not None})")
-    print(f"jax {jax.__version__}, numpy {np.__version__}, dtype {DTYPE}, git {prov['git_revision']}", flush=True)
+    print_header(DTYPE, f"XLA_FLAGS set by configure_cpu_devices: {flags_set is not None}")
     waits = {}
 
     def quiet_before(section):  # the machine may be shared: wait for it before every section, and record the wait

@@ -44,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
+from common import Timed, cpu_model, print_header, wait_quiet, write_results  # sibling helpers
 from sweep_references import agreement, build_tight_loop, tight_loop_agreement, tight_loop_runner, time_numpy
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
@@ -428,9 +428,7 @@ def main(argv=None) -> int:
     n_dev = len(devices)
     prov = runtime.provenance()
     t_start = time.perf_counter()
-    print(f"devices: {n_dev} x {devices[0].device_kind} ({devices[0].platform}); CPU: {cpu_model()}")
-    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} (set by configure_cpu_devices: {flags_set is not None})")
-    print(f"jax {jax.__version__}, numpy {np.__version__}, dtype {DTYPE}, git {prov['git_revision']}", flush=True)
+    print_header(DTYPE, f"XLA_FLAGS set by configure_cpu_devices: {flags_set is not None}")
 
     quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
     if quiet is not None:

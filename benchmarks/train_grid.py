@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import Timed, cpu_model, wait_quiet, write_results  # the sibling module of shared benchmark helpers
+from common import Timed, cpu_model, print_header, torch_status, wait_quiet, write_results  # sibling helpers
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
@@ -115,14 +115,6 @@ def time_jax_loop(configs, data, sizes, steps, batch):
     return t, cpu, {"max_rel_diff_final_loss_vs_grid": max(errors, default=0.0), "diverged_agree": all(agree)}
 
 
-def torch_status():
-    try:
-        import torch
-    except ImportError as err:
-        return None, f"skipped: torch is not installed ({err}); pip install '.[bench]' to compare against PyTorch"
-    return torch, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-
-
 def time_torch_loop(torch, configs, x, y, sizes, steps, batch):
     """The same training in PyTorch: N(0, scale²) weights, zero biases, SGD, the JAX draw's batch indices."""
     import jax
@@ -189,10 +181,9 @@ def main(argv=None) -> int:
 
     prov = runtime.provenance()
     devices = jax.devices()
-    torch, torch_note = torch_status()
+    torch, torch_note = torch_status("pip install '.[bench]' to compare against PyTorch")
     quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else {"waited_s": 0.0, "skipped": True}
-    print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform}); dtype {DTYPE}; {cpu_model()}")
-    print(f"jax {jax.__version__}, numpy {np.__version__}, git {prov['git_revision']}; {torch_note}", flush=True)
+    print_header(DTYPE, torch_note)
 
     data = images.load("digits")
     hidden = trainability.DEPTHS[args.depth]
