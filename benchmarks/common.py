@@ -90,6 +90,24 @@ def torch_status(install_hint: str) -> tuple[object | None, str]:
     return torch, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def add_out_argument(parser, name: str) -> None:
+    """``--out``: where the JSON goes; by default ``results/NAME.json`` beside this file (the recorded full-size run)
+    and ``results/quick/NAME.json`` for a ``--quick`` smoke run, which never replaces the recorded one."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"JSON output (default {RESULTS / name}.json; with --quick {RESULTS / 'quick' / name}.json)",
+    )
+
+
+def results_path(args, name: str) -> Path:
+    """The ``--out`` path of :func:`add_out_argument`'s parser (``args`` needs ``out`` and ``quick``)."""
+    return args.out or (RESULTS / "quick" if args.quick else RESULTS) / f"{name}.json"
+
+
 def write_results(path: Path, record: dict) -> None:
     """Write ``record`` as indented JSON (numpy scalars as floats), creating the folder, and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,12 +28,18 @@ import sys
 import time
 from pathlib import Path
 
-from common import Timed, print_header, torch_status, write_results  # the sibling module of shared benchmark helpers
+from common import (
+    Timed,
+    add_out_argument,
+    print_header,
+    results_path,
+    torch_status,
+    write_results,
+)  # the sibling module of shared benchmark helpers
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
 DTYPE = "float32"
-ROOT = Path(__file__).resolve().parent.parent
 SIM_METHODS = ("analytic", "auto", "reverse", "jacfwd")
 
 
@@ -135,7 +141,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--torch-chunk", type=int, default=4096, help="samples per torch.func call")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats (smoke test)")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "jacobian_features.json")
+    add_out_argument(p, "jacobian_features")
     args = p.parse_args(argv)
     if args.quick:
         args.ns, args.widths, args.repeats = "300", "20", 2
@@ -254,7 +260,7 @@ def main(argv=None) -> int:
         "targets": target,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    write_results(args.out, out)
+    write_results(results_path(args, "jacobian_features"), out)
     return 0
 
 

@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(1, str(ROOT))  # this checkout's sim, not another installed copy (the subprocesses get it too)
 
-from common import Timed, cpu_model, print_header, wait_quiet, write_results  # noqa: E402  (the sibling module of benchmark helpers)
+from common import Timed, add_out_argument, cpu_model, print_header, results_path, wait_quiet, write_results  # noqa: E402  (the sibling module of benchmark helpers)
 
 from sim.core import runtime  # noqa: E402  (importing sim starts no JAX backend; configure_cpu_devices() comes first)
 
@@ -377,7 +377,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="warm calls per measurement (default 3)")
     p.add_argument("--numpy-trajectories", type=int, default=65_536, help="NumPy subsample (default 65536)")
     p.add_argument("--prng-trajectories", type=int, default=32_768, help="trajectories per PRNG comparison")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/mc_throughput.json"), help="JSON output")
+    add_out_argument(p, "mc_throughput")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     p.add_argument(
         "--wait-quiet",
@@ -546,7 +546,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    write_results(args.out, out)
+    write_results(results_path(args, "mc_throughput"), out)
     return 0
 
 

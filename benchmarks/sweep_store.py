@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_model, write_results  # noqa: E402
+from common import add_out_argument, cpu_model, results_path, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = """
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--resume-points", type=int, default=2**26, help="grid of the resume case (default 2^26)")
     p.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
     p.add_argument("--dir", type=Path, default=None, help="where the stores go (default: a temporary folder)")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sweep_store.json")
+    add_out_argument(p, "sweep_store")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = p.parse_args(argv)
     if args.quick:
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     print(f"streamed / in memory: {ratio:.2f}x (target >= 0.9); peak RSS streamed {store['rss_mib']:.0f} MiB")
     print(f"killed + resumed / uninterrupted: {overhead:.2f}x (process start-up and the recomputed chunk included)")
     write_results(
-        args.out,
+        results_path(args, "sweep_store"),
         {
             "benchmark": "sweep_store",
             "dtype": "float32",

@@ -44,7 +44,15 @@ import sys
 import time
 from pathlib import Path
 
-from common import Timed, cpu_model, print_header, wait_quiet, write_results  # sibling helpers
+from common import (
+    Timed,
+    add_out_argument,
+    cpu_model,
+    print_header,
+    results_path,
+    wait_quiet,
+    write_results,
+)  # sibling helpers
 from sweep_references import agreement, build_tight_loop, tight_loop_agreement, tight_loop_runner, time_numpy
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
@@ -383,7 +391,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--tight-points", type=int, default=1_048_576, help="points of the tight-loop reference (default 2^20)"
     )
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/sweep_throughput.json"), help="JSON output")
+    add_out_argument(p, "sweep_throughput")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in well under 30 s")
     p.add_argument(
         "--tune",
@@ -674,7 +682,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "total_wall_s": time.perf_counter() - t_start,
     }
-    write_results(args.out, out)
+    write_results(results_path(args, "sweep_throughput"), out)
     return 0
 
 

@@ -31,13 +31,20 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from common import Timed, cpu_model, print_header, torch_status, wait_quiet, write_results  # sibling helpers
+from common import (
+    Timed,
+    add_out_argument,
+    cpu_model,
+    print_header,
+    results_path,
+    torch_status,
+    wait_quiet,
+    write_results,
+)  # sibling helpers
 
 from sim.core import runtime  # importing sim does not start JAX's backends; configure_cpu_devices() must come first
 
-ROOT = Path(__file__).resolve().parent.parent
 DTYPE = "float32"
 TARGETS = {"jax-loop": 10.0, "torch-loop": 20.0}
 
@@ -53,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=2, help="timed warm runs of the grid (default 2)")
     p.add_argument("--wait-quiet", type=float, default=120, help="seconds to wait for a quiet machine (default 120)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 6 x 6 x 2 grid, short loops, no waiting")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train_grid.json")
+    add_out_argument(p, "train_grid")
     args = p.parse_args(argv)
     if args.quick:
         args.scales, args.lrs, args.seeds = "log:1e-3:1:6", "log:1e-4:1:6", 2
@@ -312,7 +319,7 @@ def main(argv=None) -> int:
         "quiet": quiet,
         "rows": rows,
     }
-    write_results(args.out, record)
+    write_results(results_path(args, "train_grid"), record)
     return 0
 
 

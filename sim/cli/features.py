@@ -105,7 +105,12 @@ def add_parser(sub) -> None:
         "distribution over them (median, quartiles, range, percentile) instead of one run's features",
     )
     p.add_argument("--quick", action="store_true", help="with PRESET: sizes that run in seconds (" + QUICK_HELP + ")")
-    p.add_argument("-o", "--output", metavar="PATH", help="netCDF file to write (default PRESET.nc or features.nc)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="netCDF file to write (default PRESET.nc, course-part2-seeds.nc with --seeds, or features.nc)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

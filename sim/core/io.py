@@ -6,7 +6,8 @@ check an output path without them): a results file is netCDF4 (``.nc``, written 
 either.
 
 - :func:`write` saves an ``xarray.Dataset`` to netCDF4 atomically: a temporary file beside the target, renamed over
-  it once complete, so an interrupted or failed write never leaves a truncated file.
+  it once complete, so an interrupted or failed write never leaves a truncated file (:func:`atomic_path`, which every
+  file sim writes whole goes through: figures, pages, provenance).
 - :class:`Results` is where a run engine puts its chunks: in memory for ``.nc`` (every variable allocated for the
   whole grid, filled with −1 / NaN / False until computed), or streamed to a Zarr store for ``.zarr``: the store's
   template (every variable chunked like the run's blocks, filled the same way) is written first, then each block's
@@ -42,19 +43,49 @@ def is_store(path) -> bool:
     return str(path).rstrip("/").endswith(".zarr")
 
 
-def write(ds, path) -> Path:
-    """Write the ``xarray.Dataset`` ``ds`` to ``path`` (netCDF4) atomically; return the path written."""
+def _umask() -> int:
+    try:  # Linux: read it without changing it (setting it to read it back races other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, name: str = "output"):
+    """Yield a temporary path beside ``path`` for the caller to write; when the block ends normally it replaces
+    ``path`` (``os.replace``: a reader never sees a partial file), otherwise it is removed. The file gets the mode a
+    newly created file would (0666 less the umask), not the temporary file's 0600.
+
+    Raises:
+      InputError: (``name``) when the folder does not take a new file.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise InputError(name, f"cannot write in {folder}: {err.strerror}") from None
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write(ds, path) -> Path:
+    """Write the ``xarray.Dataset`` ``ds`` to ``path`` (netCDF4) atomically (:func:`atomic_path`); return the path."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=ENGINE)
+    return Path(path)
 
 
 def read(path):

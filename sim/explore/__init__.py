@@ -28,16 +28,15 @@ Works", Distill (2017); B. T. Polyak, "Some methods of speeding up the convergen
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from sim.core import io
 from sim.core.validate import InputError, check_writable
 
 DEFAULT_SPECTRUM = (5.0, 0.05)
@@ -236,20 +235,8 @@ def write_page(
 
 
 def _atomic_write(target: Path, data: bytes, *, name: str) -> None:
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise InputError(name, f"cannot write in {folder}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with io.atomic_path(target, name=name) as tmp:
+        tmp.write_bytes(data)
 
 
 def find_chromium() -> str | None:
@@ -279,9 +266,9 @@ def screenshot(html_path, png_path, width: int = SCREENSHOT_SIZE[0], height: int
     """Render a page (e.g. from :func:`write_page`) to a PNG of exactly ``width`` × ``height`` pixels.
 
     Headless Chromium (:func:`find_chromium`) through Playwright, device scale 1, reduced motion, the page loaded
-    from ``file://`` and shot once its script has drawn everything (``<html data-ready="1">``); the page has no
-    animation, clock or randomness, so the same page on the same machine gives the same pixels. The PNG is written
-    atomically.
+    from ``file://`` and shot once its script has drawn everything (``<html data-ready="1">``) and two shots in a
+    row agree; the page has no animation, clock or randomness, so the same page on the same machine gives the same
+    pixels. The PNG is written atomically.
 
     Returns:
       ``(True, "")`` when written, ``(False, reason)`` (one line) when no browser can be had or it failed.
@@ -314,11 +301,27 @@ def _shoot(html_path: Path, width: int, height: int) -> tuple[bytes | None, str]
                 )
                 page.goto(html_path.as_uri())
                 page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=30_000)
-                return page.screenshot(full_page=False, animations="disabled", caret="hide"), ""
+                return _settled_screenshot(page)
             finally:
                 browser.close()
     except PlaywrightError as err:
         return None, "chromium failed: " + " ".join(str(err).split())[:300]
+
+
+def _settled_screenshot(page, attempts: int = 8) -> tuple[bytes | None, str]:
+    """Shoot until two shots in a row are identical, each after the fonts are loaded and two animation frames have
+    passed (a busy machine can still be painting the first time); give up after ``attempts`` shots."""
+    settle = (
+        "() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))"
+    )
+    shot = None
+    for _ in range(attempts):
+        page.evaluate(settle)
+        again = page.screenshot(full_page=False, animations="disabled", caret="hide")
+        if again == shot:
+            return shot, ""
+        shot = again
+    return None, f"the page kept changing over {attempts} screenshots"
 
 
 def render(

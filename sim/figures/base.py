@@ -23,6 +23,8 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 
+from sim.core import io
+
 DPI = 150
 QUICK_CHUNK = 256  # points per device per call at quick size: a padded default chunk would cost more than the grid
 STYLE = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 10, "legend.fontsize": 8}
@@ -72,10 +74,12 @@ def fixed_style():
 
 
 def save(figure: MplFigure, path) -> Path:
-    """Write ``figure`` as a byte-stable PNG: fixed dpi, no Software (matplotlib version) or time metadata."""
+    """Write ``figure`` as a byte-stable PNG: fixed dpi, no Software (matplotlib version) or time metadata; atomically
+    (:func:`sim.core.io.atomic_path`: an interrupted save leaves the previous file, never a truncated one)."""
     path = Path(path)
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=DPI, metadata={"Software": None})
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 

@@ -19,18 +19,15 @@ into ``provenance.json`` (atomically) as soon as its PNG is saved, so an interru
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
 
-from sim.core import runtime
+from sim.core import io, runtime
 from sim.core.validate import InputError
 from sim.figures import gd, momentum, momentum_notebook, momentum_steps, networks, noisy, regression, trainability
 from sim.figures.base import DPI, Figure, fixed_style, save
@@ -184,15 +181,7 @@ def _check_quick_outdir(outdir: Path, names: list[str], existing: dict) -> None:
 
 
 def _write_provenance(path: Path, records: dict) -> None:
-    """Write ``records`` as JSON to ``path`` atomically (a temporary file in the same folder, then ``os.replace``)."""
+    """Write ``records`` as JSON to ``path`` atomically (:func:`sim.core.io.atomic_path`)."""
     text = json.dumps(records, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with io.atomic_path(path, name="outdir") as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -239,3 +239,28 @@ print(codes, sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy)))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert run.stdout.strip() == "[0, 2, 0] []", run.stdout + run.stderr
     assert out.read_text(encoding="utf-8") == explore.build_page()
+
+
+class _FakePage:
+    """Returns the given screenshots in turn; counts the settling waits."""
+
+    def __init__(self, shots):
+        self.shots, self.waits = list(shots), 0
+
+    def evaluate(self, script):
+        assert "document.fonts.ready" in script and "requestAnimationFrame" in script
+        self.waits += 1
+
+    def screenshot(self, **kwargs):
+        return self.shots.pop(0)
+
+
+def test_a_screenshot_is_kept_once_two_in_a_row_agree():
+    page = _FakePage([b"painting", b"done", b"done", b"never taken"])
+    assert explore._settled_screenshot(page) == (b"done", "")
+    assert page.waits == 3 and page.shots == [b"never taken"]
+
+
+def test_a_page_that_keeps_changing_gives_no_screenshot():
+    page = _FakePage([b"a", b"b"] * 4)
+    assert explore._settled_screenshot(page, attempts=8) == (None, "the page kept changing over 8 screenshots")
