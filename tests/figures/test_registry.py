@@ -82,6 +82,15 @@ def test_render_is_byte_stable(rendered, data, tmp_path):
         assert again.read_bytes() == (out / fig.filename).read_bytes(), name
 
 
+def test_mc_vector_ridge_data_has_no_nan(data):
+    from sim.figures import noisy
+
+    assert set(noisy.MC_VECTOR_RIDGE_QUICK) <= set(noisy.MC_VECTOR_RIDGE_FULL)  # quick only shrinks the full config
+    ds = data["mc_vector_ridge"]
+    for var in ds.data_vars:
+        assert not np.isnan(np.asarray(ds[var].values, dtype=float)).any(), var
+
+
 def test_provenance_records_each_figure(rendered):
     out, _, _ = rendered
     prov = json.loads((out / figures.PROVENANCE_FILE).read_text())

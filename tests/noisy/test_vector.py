@@ -344,23 +344,6 @@ def test_bad_synthetic_problem_input():
     assert err.value.param == "singular_values"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Figure at smoke size
-
-
-def test_figure_renders_at_quick_size(tmp_path):
-    from sim.figures import noisy as fig
-    from sim.figures.base import fixed_style, save
-
-    assert set(fig.MC_VECTOR_RIDGE_QUICK) <= set(fig.MC_VECTOR_RIDGE_FULL)
-    ds = fig.compute_mc_vector_ridge(**fig.MC_VECTOR_RIDGE_QUICK, progress=False)
-    for var in ds.data_vars:
-        assert not np.isnan(np.asarray(ds[var].values, dtype=float)).any(), var
-    with fixed_style():
-        path = save(fig.plot_mc_vector_ridge(ds), tmp_path / "mc_vector_ridge.png")
-    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 20_000
-
-
 def test_modes_where_y_has_no_component_have_no_factor_and_no_nan():
     # u_3ᵀy = 0: the third mode's factor f = s (vᵀw)/(uᵀy) is undefined; it is masked, never inf or NaN
     x, y = np.diag([3.0, 2.0, 1.0]), np.array([1.0, 1.0, 0.0])
