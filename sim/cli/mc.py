@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 
-from sim.cli.sweep import add_cluster_arguments, several_processes
+from sim.cli.sweep import add_cluster_arguments, several_processes, start_jax
 from sim.core.validate import InputError, check_int, check_writable
 
 COMMON_EPILOG = """\
@@ -129,14 +129,7 @@ def run(args) -> int:
         sweep = _sweep_settings(args)  # the axes are checked (the grid's size from their text) before JAX starts
         several = several_processes(args, store)
 
-    import jax
-
-    if several:
-        from sim.core import cluster
-
-        cluster.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+    jax = start_jax(args, several)
     start = time.perf_counter()
     command = {"command": shlex.join(["sim", *args.argv])}
     if args.kind == "sweep":

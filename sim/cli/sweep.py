@@ -135,15 +135,9 @@ def run(args) -> int:
     resume = io.check_output(args.output, resume=args.resume, overwrite=args.overwrite, spec=record)
     several = several_processes(args, store)
 
-    import jax
-
-    from sim.core import cluster
+    jax = start_jax(args, several)
     from sim.linear.sweep import engine
 
-    if several:
-        cluster.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
     start = time.perf_counter()
     ds = engine.sweep(
         method,
@@ -183,6 +177,20 @@ def several_processes(args, store: bool) -> bool:
     if several and not store:
         raise InputError("--output", "several processes write into one .zarr store: give -o RUN.zarr")
     return several
+
+
+def start_jax(args, several: bool):
+    """Import JAX once the checks have passed, join the processes (``several``), turn on float64 for ``--x64``;
+    return the module."""
+    import jax
+
+    if several:
+        from sim.core import cluster
+
+        cluster.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
 
 
 def summary(ds, seconds: float, *, batch: int = 2**22) -> str:

@@ -65,11 +65,10 @@ def atomic_path(path, *, name: str = "output"):
       InputError: (``name``) when the folder does not take a new file.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
-        raise InputError(name, f"cannot write in {folder}: {err.strerror}") from None
+        raise InputError(name, f"cannot write in {path.parent}: {err.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)

@@ -578,7 +578,7 @@ def plot_part2_seeds(ds: xr.Dataset) -> MplFigure:
         pub = float(ds.published_test_mse.sel(model=m))
         if np.isfinite(pub):
             ax_mse.plot(i, pub, "x", color="black", ms=8, mew=2)
-            pct = float(ds.percentile.sel(quantity=_mse_quantity(m)))
+            pct = float(ds.percentile.sel(quantity=experiments.mse_quantity(m)))
             ax_mse.annotate(f"{pct:.0f}%", (i, pub), xytext=(8, 0), textcoords="offset points", fontsize=7, va="center")
     ax_mse.plot([], [], "x", color="black", mew=2, label="published; label: its percentile among the seeds")
     ax_mse.plot([], [], color="black", lw=1.5, label="median over the seeds that did not diverge")
@@ -603,10 +603,6 @@ def plot_part2_seeds(ds: xr.Dataset) -> MplFigure:
         f"are the course's): n = {a['n_train']}, {a['steps']} heavy-ball steps, lr {a['learning_rate']:g}"
     )
     return fig
-
-
-def _mse_quantity(model: str) -> str:
-    return f"{model} {'OOD test MSE' if model == experiments.OOD_MODEL else 'test MSE'}"
 
 
 def _mark_published_grad_norms(ax, model: str, layers: int) -> None:

@@ -259,7 +259,7 @@ def published_comparison(ds: xr.Dataset) -> xr.Dataset:
     for m in PART2_MODELS:
         value = PUBLISHED_TEST_MSE[m]
         if np.isfinite(value):
-            names.append(f"{m} {'OOD test MSE' if m == OOD_MODEL else 'test MSE'}")
+            names.append(mse_quantity(m))
             published.append(value)
             kept = ~ds.diverged.sel(model=m).values
             samples.append(ds.final_test_mse.sel(model=m).values[kept])
@@ -290,6 +290,11 @@ def published_comparison(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(
         {k: ("quantity", v, {"description": doc[k]}) for k, v in data.items()}, coords={"quantity": names}
     )
+
+
+def mse_quantity(model: str) -> str:
+    """The ``quantity`` name of ``model``'s test MSE in :func:`published_comparison` (OOD for ``OOD_MODEL``)."""
+    return f"{model} {'OOD test MSE' if model == OOD_MODEL else 'test MSE'}"
 
 
 def _part2_training(steps, learning_rate, momentum, batch_size, n_train, checkpoint_every, seed):

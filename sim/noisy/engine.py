@@ -490,14 +490,7 @@ def prepare(
 
 def _validate_engine(trajectories, record_steps, seed, chunk_size, quantiles, bins, sample_paths, divergence_bound):
     trajectories = check_int("trajectories", trajectories, minimum=1, maximum=MAX_TRAJECTORIES)
-    rec = np.asarray(record_steps)
-    if rec.ndim != 1 or rec.size == 0:
-        raise InputError("record_steps", "must be a non-empty 1-D list of step numbers")
-    for r in rec:
-        check_int("record_steps", r, minimum=0)
-    rec = rec.astype(np.int64)
-    if np.any(np.diff(rec) <= 0):
-        raise InputError("record_steps", f"must be strictly increasing, got {rec.tolist()}")
+    rec = _check_record_steps(record_steps)
     seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     chunk_size = check_int("chunk_size", chunk_size, minimum=MIN_CHUNK)
     q = np.asarray(quantiles, dtype=np.float64).ravel()
@@ -574,15 +567,21 @@ def check_steps(steps, record_steps, block) -> tuple[int, tuple[int, ...], int]:
     block = check_int("block", block, minimum=1, maximum=256)
     if record_steps is None:
         record_steps = np.unique(np.linspace(0, steps, min(steps, 100) + 1).round().astype(np.int64))
+    rec = _check_record_steps(record_steps, maximum=steps)
+    return steps, tuple(int(r) for r in rec), block
+
+
+def _check_record_steps(record_steps, maximum: int | None = None) -> np.ndarray:
+    """``record_steps`` as int64: a non-empty 1-D list of strictly increasing steps in [0, ``maximum``]."""
     rec = np.asarray(record_steps)
     if rec.ndim != 1 or rec.size == 0:
         raise InputError("record_steps", "must be a non-empty 1-D list of step numbers")
     for r in rec:
-        check_int("record_steps", r, minimum=0, maximum=steps)
+        check_int("record_steps", r, minimum=0, maximum=maximum)
     rec = rec.astype(np.int64)
     if np.any(np.diff(rec) <= 0):
         raise InputError("record_steps", f"must be strictly increasing, got {rec.tolist()}")
-    return steps, tuple(int(r) for r in rec), block
+    return rec
 
 
 def check_dtype(dtype) -> None:

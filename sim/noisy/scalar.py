@@ -905,27 +905,17 @@ def _sweep_attrs(grid, plan, x, y, steps, block, dtype, point_chunk) -> dict:
         "bins": plan.bins,
         "point_chunk": point_chunk,  # the store's chunks
     }
-    keep = ("seed", "prng", "key_derivation", "confidence", "ci_method", "divergence_bound", "divergence", "bins")
-    out = {k: engine_attrs[k] for k in keep}
+    out = {k: engine_attrs[k] for k in ("key_derivation", "ci_method", "divergence")}
+    out |= {k: v for k, v in recorded.items() if k != "x" or "x" not in grid.names}  # x: a value, or the axis
     out.update(
         problem="noisy-input SGD sweep: w <- w - eta x~ (x~ w - y), x~ = x + sigma N(0,1), w0 = 0",
-        axes=recorded["axes"],
-        y=float(y),
-        steps=steps,
-        block=block,
-        dtype=dtype,
-        trajectories=plan.trajectories,
         chunk_size=plan.size,
-        point_chunk=point_chunk,
-        quantiles=recorded["quantiles"],
         common_random_numbers="every grid point uses the same N trajectory keys",
         spec=recorded,
         complete=0,
         stopped_by_signal=0,
         **runtime.provenance(),
     )
-    if "x" not in grid.names:
-        out["x"] = float(x)
     return out
 
 
