@@ -309,11 +309,9 @@ def _shoot(html_path: Path, width: int, height: int) -> tuple[bytes | None, str]
 
 
 def _settled_screenshot(page, attempts: int = 8) -> tuple[bytes | None, str]:
-    """Shoot until two shots in a row are identical, each after the fonts are loaded and two animation frames have
-    passed (a busy machine can still be painting the first time); give up after ``attempts`` shots."""
-    settle = (
-        "() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))"
-    )
+    """Shoot until two shots in a row are identical, each after two animation frames (a busy machine can still be
+    painting the first time; Playwright's screenshot itself waits for the fonts); give up after ``attempts`` shots."""
+    settle = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
     shot = None
     for _ in range(attempts):
         page.evaluate(settle)
